@@ -1,0 +1,167 @@
+/*
+ * ledger.h - the host-wide state: one LMDB environment in state_dir, shared by every process.
+ *
+ * It holds, per budget (an agent's own or a shared one) and period: spent, reserved, calls;
+ * per agent: suspension (reason, manual or caused by a budget), an `akctl budget set`
+ * override, and a short history of recent calls for the guardrails; live reservations with
+ * the pid that holds them; and the event table, whose undelivered tail is the outbox.
+ *
+ * Every change that concerns one call (reserve, commit, release) is one write transaction:
+ * a process killed at any instant leaves either all of it or none of it.
+ *
+ * Fork: an LMDB handle must not be used in a child. After fork the child calls
+ * ak_ledger_forget() on the inherited handle (no LMDB call, the memory is simply dropped)
+ * and opens a new one when it needs it.
+ */
+#ifndef AK_LEDGER_H
+#define AK_LEDGER_H
+
+#include "core/config.h"
+#include "core/period.h"
+
+struct ak_ledger;
+
+enum ak_err ak_ledger_open(const char *state_dir, struct ak_ledger **out);
+void ak_ledger_close(struct ak_ledger *l);
+void ak_ledger_forget(struct ak_ledger *l);
+
+enum ak_scope { AK_SCOPE_AGENT = 0, AK_SCOPE_SHARED };
+
+/* A budget that a call counts against, with the limits in force for it. */
+struct ak_budget_ref {
+    enum ak_scope scope;
+    const char *name;             /* agent or shared-budget name */
+    enum ak_period_type type;
+    int64_t limit_micros;         /* < 0: no spend limit (counted only) */
+    int64_t max_calls;            /* 0: no call limit */
+};
+
+struct ak_budget_state {
+    char period[AK_PERIOD_KEY_LEN];
+    int64_t spent_micros;
+    int64_t reserved_micros;
+    int64_t calls;
+    int64_t reserved_calls;       /* calls in flight */
+    int64_t resets_at_ms;         /* 0 for total */
+};
+
+enum ak_err ak_ledger_budget_get(struct ak_ledger *l, const struct ak_budget_ref *b,
+                                 int64_t now_ms, struct ak_budget_state *out);
+
+/* ---- one call: reserve, then commit or release ---- */
+
+struct ak_reserve {
+    const char *agent;
+    const struct ak_budget_ref *budgets;
+    size_t n_budgets;
+    int64_t amount_micros;        /* worst-case cost */
+    int pid;
+    int64_t now_ms;
+};
+
+struct ak_reserve_result {
+    uint64_t res_id;              /* 0 when refused */
+    int failed;                   /* index of the budget that does not fit, or -1 */
+    bool failed_on_calls;         /* refused by max_calls rather than money */
+    struct ak_budget_state state; /* the failing budget's state */
+};
+
+/* Checks every budget and, when all fit (spent + reserved + amount <= limit, and
+ * calls + reserved_calls < max_calls), records the reservation. AK_ERR_LIMIT when one
+ * does not fit (result says which); nothing is changed then. */
+enum ak_err ak_ledger_reserve(struct ak_ledger *l, const struct ak_reserve *r,
+                              struct ak_reserve_result *res);
+enum ak_err ak_ledger_release(struct ak_ledger *l, uint64_t res_id);
+
+struct ak_commit {
+    uint64_t res_id;              /* 0: nothing was reserved */
+    const char *agent;            /* NULL: no history entry */
+    const struct ak_budget_ref *budgets;
+    size_t n_budgets;             /* 0: the event is only recorded (a refused call) */
+    int64_t cost_micros;
+    bool count_call;
+    uint64_t body_hash;           /* for loop detection; 0 = none */
+    bool is_error;                /* for error storms */
+    const char *event_json;       /* appended to the outbox; NULL = none */
+    size_t event_len;
+    int64_t now_ms;
+};
+
+/* In one write transaction: drops the reservation (if it still exists), adds the cost and
+ * the call to each budget's current period, appends the history entry and the event. */
+enum ak_err ak_ledger_commit(struct ak_ledger *l, const struct ak_commit *c, uint64_t *seq_out);
+
+/* Drops reservations whose pid no longer exists. */
+enum ak_err ak_ledger_reclaim_dead(struct ak_ledger *l, size_t *reclaimed);
+/* Number of live reservations (tests and akctl status). */
+enum ak_err ak_ledger_reservations(struct ak_ledger *l, size_t *count);
+
+/* ---- agents ---- */
+
+#define AK_AGENT_ALL "*"           /* the host-wide emergency stop */
+#define AK_REASON_LEN 200
+
+struct ak_agent_flags {
+    bool suspended;
+    bool manual;                  /* false: a budget caused it; lifts when its period turns */
+    char reason[AK_REASON_LEN];
+    char period[AK_PERIOD_KEY_LEN]; /* the period that caused a budget suspension */
+    bool cut_streams;             /* suspend --now: cut streams in flight */
+    int64_t since_ms;
+    bool has_budget_override;     /* akctl budget set */
+    struct ak_budget budget_override;
+};
+
+enum ak_err ak_ledger_agent_get(struct ak_ledger *l, const char *agent, struct ak_agent_flags *out);
+enum ak_err ak_ledger_suspend(struct ak_ledger *l, const char *agent, const char *reason,
+                              bool manual, bool cut_streams, const char *period, int64_t now_ms);
+enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent);
+enum ak_err ak_ledger_set_budget(struct ak_ledger *l, const char *agent, const struct ak_budget *b);
+/* Zeroes the current period of the agent's budgets (all types). */
+enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_ms);
+/* A counter that changes whenever any agent flag changes: the shim re-reads flags only then. */
+uint64_t ak_ledger_flags_generation(struct ak_ledger *l);
+
+#define AK_HISTORY_MAX 128
+struct ak_history_entry {
+    int64_t ts_ms;
+    int64_t cost_micros;
+    uint64_t body_hash;
+    bool is_error;
+};
+/* The agent's most recent calls, newest last. */
+enum ak_err ak_ledger_history(struct ak_ledger *l, const char *agent,
+                              struct ak_history_entry *out, size_t max, size_t *n);
+
+/* Every budget record the ledger knows (for akctl status and report). */
+typedef void (*ak_budget_iter_fn)(enum ak_scope scope, const char *name, enum ak_period_type type,
+                                  const struct ak_budget_state *st, void *ud);
+enum ak_err ak_ledger_budgets_each(struct ak_ledger *l, ak_budget_iter_fn fn, void *ud);
+/* Every agent with flags (suspended or overridden). */
+typedef void (*ak_agent_iter_fn)(const char *agent, const struct ak_agent_flags *f, void *ud);
+enum ak_err ak_ledger_agents_each(struct ak_ledger *l, ak_agent_iter_fn fn, void *ud);
+
+/* ---- events and the outbox ----
+ * Events are kept in sequence order. Consumers (the collector) keep a cursor: the outbox is
+ * everything after the slowest cursor. Events at or below every cursor are pruned beyond
+ * a retention of AK_EVENTS_KEEP records, so that akctl events can still show recent history. */
+#define AK_EVENTS_KEEP 100000
+
+typedef int (*ak_event_fn)(uint64_t seq, const char *json, size_t len, void *ud); /* !=0 stops */
+enum ak_err ak_ledger_events_scan(struct ak_ledger *l, uint64_t after_seq, size_t max,
+                                  ak_event_fn fn, void *ud);
+enum ak_err ak_ledger_events_last_seq(struct ak_ledger *l, uint64_t *seq);
+enum ak_err ak_ledger_cursor_get(struct ak_ledger *l, const char *consumer, uint64_t *seq);
+enum ak_err ak_ledger_cursor_set(struct ak_ledger *l, const char *consumer, uint64_t seq);
+/* Number of events after the slowest cursor. */
+enum ak_err ak_ledger_outbox_pending(struct ak_ledger *l, uint64_t *count);
+
+/* Small key/value store for the collector (alert dedupe) and tools. */
+enum ak_err ak_ledger_meta_get(struct ak_ledger *l, const char *key, char *val, size_t len);
+enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char *val);
+
+/* Counters of "cannot happen" paths and map-full prunes, for akctl status --json. */
+struct ak_ledger_stats { uint64_t map_grows, pruned_undelivered, internal_errors; size_t map_size; };
+void ak_ledger_stats(struct ak_ledger *l, struct ak_ledger_stats *out);
+
+#endif

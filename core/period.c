@@ -1,0 +1,109 @@
+/*
+ * period.c - budget period keys and turnover times, all in UTC.
+ */
+#include "core/period.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define MS_PER_S 1000LL
+
+static void utc_tm(int64_t ms, struct tm *tm)
+{
+    time_t t = (time_t)(ms / MS_PER_S);
+    gmtime_r(&t, tm);
+}
+
+const char *ak_period_type_name(enum ak_period_type t)
+{
+    switch (t) {
+    case AK_PERIOD_DAILY: return "daily";
+    case AK_PERIOD_MONTHLY: return "monthly";
+    case AK_PERIOD_TOTAL: return "total";
+    }
+    return "daily";
+}
+
+void ak_period_key(enum ak_period_type type, int64_t now_ms, char out[AK_PERIOD_KEY_LEN])
+{
+    struct tm tm;
+    utc_tm(now_ms, &tm);
+    switch (type) {
+    case AK_PERIOD_DAILY:
+        snprintf(out, AK_PERIOD_KEY_LEN, "%04u-%02u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+                 (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u);
+        return;
+    case AK_PERIOD_MONTHLY:
+        snprintf(out, AK_PERIOD_KEY_LEN, "%04u-%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+                 (unsigned)(tm.tm_mon + 1) % 100u);
+        return;
+    case AK_PERIOD_TOTAL:
+        break;
+    }
+    snprintf(out, AK_PERIOD_KEY_LEN, "total");
+}
+
+int64_t ak_period_reset_ms(enum ak_period_type type, int64_t now_ms)
+{
+    struct tm tm;
+    utc_tm(now_ms, &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    switch (type) {
+    case AK_PERIOD_DAILY:
+        tm.tm_mday += 1;
+        break;
+    case AK_PERIOD_MONTHLY:
+        tm.tm_mday = 1;
+        tm.tm_mon += 1;
+        break;
+    case AK_PERIOD_TOTAL:
+        return 0;
+    }
+    return (int64_t)timegm(&tm) * MS_PER_S; /* timegm normalises day/month overflow */
+}
+
+void ak_time_format(int64_t ms, char *buf, size_t len)
+{
+    struct tm tm;
+    utc_tm(ms, &tm);
+    int64_t frac = ms % MS_PER_S;
+    if (frac < 0)
+        frac += MS_PER_S;
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
+
+bool ak_time_parse(const char *s, int64_t *ms)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int msec = 0, n = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3)
+        return false;
+    const char *p = s + n;
+    if (*p == 'T' || *p == ' ') {
+        int m = 0;
+        if (sscanf(p + 1, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &m) != 3)
+            return false;
+        p += 1 + m;
+        if (*p == '.') {
+            int digits = 0;
+            for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+                if (digits < 3)
+                    msec = msec * 10 + (*p - '0');
+            for (; digits < 3; digits++)
+                msec *= 10;
+        }
+        if (*p == 'Z')
+            p++;
+    }
+    if (*p != '\0')
+        return false;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *ms = (int64_t)timegm(&tm) * MS_PER_S + msec;
+    return true;
+}

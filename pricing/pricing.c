@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,12 +68,18 @@ struct load_ctx {
     size_t errlen;
 };
 
-static enum ak_err load_fail(struct load_ctx *c, const yaml_node_t *node, const char *fmt,
-                             const char *what)
+static enum ak_err load_fail(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes "file:line: message" into c->err; returns AK_ERR_PARSE. */
+static enum ak_err load_fail(struct load_ctx *c, const yaml_node_t *node, const char *fmt, ...)
 {
     size_t line = node ? node->start_mark.line + 1 : 0;
     char msg[256];
-    snprintf(msg, sizeof msg, fmt, what);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     if (c->err && c->errlen)
         snprintf(c->err, c->errlen, "%s:%zu: %s", c->path, line, msg);
     return AK_ERR_PARSE;
@@ -97,11 +104,13 @@ static bool tokens_parse(const char *s, int64_t *out)
 }
 
 /* Reads one "{ input: ..., output: ... }" mapping into *p. */
-static enum ak_err load_price(struct load_ctx *c, const yaml_node_t *map, const char *model,
-                              struct ak_price *p)
+static enum ak_err load_price(struct load_ctx *c, const yaml_node_t *map, enum ak_provider prov,
+                              const char *model, struct ak_price *p)
 {
+    const char *pn = ak_provider_name(prov);
     if (map->type != YAML_MAPPING_NODE)
-        return load_fail(c, map, "%s: expected a mapping { input: ..., output: ... }", model);
+        return load_fail(c, map, "models.%s.%s: expected a mapping { input: ..., output: ... }",
+                         pn, model);
     bool have_in = false, have_out = false, have_cached = false, have_write = false,
          have_reason = false;
     memset(p, 0, sizeof *p);
@@ -111,9 +120,9 @@ static enum ak_err load_price(struct load_ctx *c, const yaml_node_t *map, const 
         const yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
         const char *k = node_scalar(kn), *v = node_scalar(vn);
         if (!k)
-            return load_fail(c, kn, "%s: field names must be plain text", model);
+            return load_fail(c, kn, "models.%s.%s: field names must be plain text", pn, model);
         if (!v)
-            return load_fail(c, vn, "%s: value must be a number", k);
+            return load_fail(c, vn, "models.%s.%s.%s: value must be a number", pn, model, k);
         bool ok;
         if (strcmp(k, "max_output") == 0)
             ok = tokens_parse(v, &p->max_output_tokens);
@@ -128,18 +137,19 @@ static enum ak_err load_price(struct load_ctx *c, const yaml_node_t *map, const 
             else if (strcmp(k, "cache_write") == 0)  { dst = &p->cache_write_pico; seen = &have_write; }
             else if (strcmp(k, "reasoning") == 0)    { dst = &p->reasoning_pico; seen = &have_reason; }
             else
-                return load_fail(c, kn, "unknown price field '%s'", k);
+                return load_fail(c, kn, "models.%s.%s: unknown price field '%s'", pn, model, k);
             /* USD per Mtok text read as micro-units is exactly pico-USD per token. */
             ok = *v >= '0' && *v <= '9' && ak_usd_parse(v, dst);
             *seen = true;
         }
         if (!ok)
-            return load_fail(c, vn, "bad number '%s' (want a plain decimal >= 0)", v);
+            return load_fail(c, vn, "models.%s.%s.%s: bad number '%s' (want a plain decimal >= 0)",
+                             pn, model, k, v);
     }
     if (!have_in)
-        return load_fail(c, map, "%s: 'input' price missing", model);
+        return load_fail(c, map, "models.%s.%s: 'input' price missing", pn, model);
     if (!have_out)
-        return load_fail(c, map, "%s: 'output' price missing", model);
+        return load_fail(c, map, "models.%s.%s: 'output' price missing", pn, model);
     if (!have_cached)
         p->cached_input_pico = p->input_pico;
     if (!have_write)
@@ -178,9 +188,10 @@ static enum ak_err load_provider(struct load_ctx *c, enum ak_provider prov, cons
         const yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
         const char *model = node_scalar(kn);
         if (!model || !*model)
-            return load_fail(c, kn, "%s", "model names must be non-empty text");
+            return load_fail(c, kn, "models.%s: model names must be non-empty text",
+                             ak_provider_name(prov));
         struct ak_price price;
-        enum ak_err rc = load_price(c, vn, model, &price);
+        enum ak_err rc = load_price(c, vn, prov, model, &price);
         if (rc != AK_OK)
             return rc;
         rc = table_push(c->tab, prov, model, &price, kn->start_mark.line + 1);
@@ -193,7 +204,7 @@ static enum ak_err load_provider(struct load_ctx *c, enum ak_provider prov, cons
 static enum ak_err load_models(struct load_ctx *c, const yaml_node_t *map)
 {
     if (map->type != YAML_MAPPING_NODE)
-        return load_fail(c, map, "%s", "models: expected a mapping of providers");
+        return load_fail(c, map, "models: expected a mapping of providers");
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
          pr < map->data.mapping.pairs.top; pr++) {
         const yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
@@ -213,7 +224,7 @@ static enum ak_err load_root(struct load_ctx *c)
 {
     const yaml_node_t *root = yaml_document_get_root_node(c->doc);
     if (!root || root->type != YAML_MAPPING_NODE)
-        return load_fail(c, root, "%s", "expected a mapping with 'version' and 'models'");
+        return load_fail(c, root, "expected a mapping with 'version' and 'models'");
     const yaml_node_t *models = NULL;
     bool have_version = false;
     for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
@@ -233,9 +244,9 @@ static enum ak_err load_root(struct load_ctx *c)
         }
     }
     if (!have_version)
-        return load_fail(c, root, "%s", "'version: 1' missing");
+        return load_fail(c, root, "'version: 1' missing");
     if (!models)
-        return load_fail(c, root, "%s", "'models' missing");
+        return load_fail(c, root, "'models' missing");
     return load_models(c, models);
 }
 

@@ -345,20 +345,16 @@ static bool file_exists(const char *path)
     return access(path, R_OK) == 0;
 }
 
-/* pricing/prices.yaml beside the build tree: from the working directory, or above the
- * directory of the binary or library this code is linked into (build/, build/tests/). */
-static bool find_in_tree(char *buf, size_t len)
+/* pricing/prices.yaml above the directory of the binary or library this code is linked
+ * into (build/, build/tests/). */
+static bool find_beside_binary(char *buf, size_t len)
 {
     static const char *const ups[] = { "/../pricing/" PRICES_BASENAME,
                                        "/../../pricing/" PRICES_BASENAME };
-    snprintf(buf, len, "pricing/%s", PRICES_BASENAME);
-    if (file_exists(buf))
-        return true;
     Dl_info info;
-    if (!dladdr((void *)find_in_tree, &info) || !info.dli_fname)
-        return false;
     char dir[PATH_BUF];
-    if (!realpath(info.dli_fname, dir))
+    if (!dladdr((void *)find_beside_binary, &info) || !info.dli_fname ||
+        !realpath(info.dli_fname, dir))
         return false;
     char *slash = strrchr(dir, '/');
     if (!slash)
@@ -370,6 +366,15 @@ static bool find_in_tree(char *buf, size_t len)
             return true;
     }
     return false;
+}
+
+/* The build tree's copy: beside the binary first, then from the working directory. */
+static bool find_in_tree(char *buf, size_t len)
+{
+    if (find_beside_binary(buf, len))
+        return true;
+    snprintf(buf, len, "pricing/%s", PRICES_BASENAME);
+    return file_exists(buf);
 }
 
 /* cfg->pricing_file as given; when relative and absent, relative to the config file. */

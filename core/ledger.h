@@ -11,7 +11,21 @@
  *
  * Fork: an LMDB handle must not be used in a child. After fork the child calls
  * ak_ledger_forget() on the inherited handle (no LMDB call, the memory is simply dropped)
- * and opens a new one when it needs it.
+ * and opens a new one when it needs it. A handle used from any pid but its opener's
+ * returns AK_ERR_INTERNAL.
+ *
+ * Durability: commits are not fsync'ed (MDB_NOSYNC). A crashed or killed process loses
+ * nothing it committed; an OS crash can lose the last commits. ak_ledger_sync() flushes.
+ *
+ * Space: the map starts at 64 MiB and doubles when full, up to 1 GiB (the test-only
+ * environment variable AGENTKAVACH_LEDGER_MAX_MAP, bytes, lowers the cap). At the cap the
+ * oldest delivered events are pruned, then the oldest undelivered ones (counted in
+ * stats.pruned_undelivered, logged), and the write is retried: spend is never lost, event
+ * records are lost only then.
+ *
+ * A handle is safe to share between threads (operations run one at a time). Iteration
+ * callbacks (events_scan, budgets_each, agents_each) run outside the handle's lock and may
+ * call the ledger.
  */
 #ifndef AK_LEDGER_H
 #define AK_LEDGER_H
@@ -21,9 +35,13 @@
 
 struct ak_ledger;
 
+/* Opens (creating when missing) <state_dir>/state.mdb; state_dir is made 0750 when missing,
+ * the files 0666 & ~umask (the shim runs as many users). */
 enum ak_err ak_ledger_open(const char *state_dir, struct ak_ledger **out);
 void ak_ledger_close(struct ak_ledger *l);
 void ak_ledger_forget(struct ak_ledger *l);
+/* Flushes committed transactions to disk (the collector calls it now and then). */
+enum ak_err ak_ledger_sync(struct ak_ledger *l);
 
 enum ak_scope { AK_SCOPE_AGENT = 0, AK_SCOPE_SHARED };
 
@@ -71,6 +89,7 @@ struct ak_reserve_result {
  * does not fit (result says which); nothing is changed then. */
 enum ak_err ak_ledger_reserve(struct ak_ledger *l, const struct ak_reserve *r,
                               struct ak_reserve_result *res);
+/* AK_ERR_NOTFOUND when the reservation is gone (committed, released or reclaimed). */
 enum ak_err ak_ledger_release(struct ak_ledger *l, uint64_t res_id);
 
 struct ak_commit {
@@ -112,6 +131,10 @@ struct ak_agent_flags {
     struct ak_budget budget_override;
 };
 
+/* An agent with no record gets zeroed flags and AK_OK. While "*" is suspended, every agent
+ * not suspended itself reads as suspended with the "*" reason. resume("*") lifts "*" and
+ * every agent's suspension. reset also lifts a suspension a budget caused (not a manual one).
+ * set_budget with b == NULL or !b->set removes the override. */
 enum ak_err ak_ledger_agent_get(struct ak_ledger *l, const char *agent, struct ak_agent_flags *out);
 enum ak_err ak_ledger_suspend(struct ak_ledger *l, const char *agent, const char *reason,
                               bool manual, bool cut_streams, const char *period, int64_t now_ms);
@@ -119,7 +142,8 @@ enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent);
 enum ak_err ak_ledger_set_budget(struct ak_ledger *l, const char *agent, const struct ak_budget *b);
 /* Zeroes the current period of the agent's budgets (all types). */
 enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_ms);
-/* A counter that changes whenever any agent flag changes: the shim re-reads flags only then. */
+/* A counter that changes whenever any agent flag changes: the shim re-reads flags only then.
+ * Never 0 on success; 0 means it could not be read. */
 uint64_t ak_ledger_flags_generation(struct ak_ledger *l);
 
 #define AK_HISTORY_MAX 128
@@ -151,12 +175,15 @@ typedef int (*ak_event_fn)(uint64_t seq, const char *json, size_t len, void *ud)
 enum ak_err ak_ledger_events_scan(struct ak_ledger *l, uint64_t after_seq, size_t max,
                                   ak_event_fn fn, void *ud);
 enum ak_err ak_ledger_events_last_seq(struct ak_ledger *l, uint64_t *seq);
+/* A consumer never set reads as 0 (AK_OK). scan: max 0 = no limit. */
 enum ak_err ak_ledger_cursor_get(struct ak_ledger *l, const char *consumer, uint64_t *seq);
 enum ak_err ak_ledger_cursor_set(struct ak_ledger *l, const char *consumer, uint64_t seq);
 /* Number of events after the slowest cursor. */
 enum ak_err ak_ledger_outbox_pending(struct ak_ledger *l, uint64_t *count);
 
-/* Small key/value store for the collector (alert dedupe) and tools. */
+/* Small key/value store for the collector (alert dedupe) and tools. Keys beginning
+ * "ledger." are the ledger's own (AK_ERR_INVAL). get: AK_ERR_NOTFOUND when absent,
+ * AK_ERR_FULL when val (len bytes with the NUL) is too small. */
 enum ak_err ak_ledger_meta_get(struct ak_ledger *l, const char *key, char *val, size_t len);
 enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char *val);
 

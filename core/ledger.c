@@ -1,0 +1,513 @@
+/*
+ * ledger.c - the LMDB environment behind core/ledger.h: opening it, the transaction
+ * runners every ledger_*.c file goes through, map growth, the meta store and stats.
+ *
+ * Why these settings:
+ * - One environment, <state_dir>/state.mdb, opened by every metered process on the host, so
+ *   maxreaders is large and stale reader slots of killed processes are cleared at open.
+ * - MDB_NOTLS: the host program has threads; a read txn is not tied to a thread. One mutex
+ *   per handle makes the handle's operations one at a time (each is a few microseconds).
+ * - MDB_NOSYNC | MDB_NOMETASYNC: a commit is a write(2) into the page cache, no fsync. A
+ *   process crash (kill -9 included) loses nothing that was committed, because the kernel
+ *   still writes the pages out; only an OS crash or power loss can lose the last commits.
+ *   The collector calls ak_ledger_sync() to bound that window.
+ * - Files are created 0666 & ~umask: the shim runs as many users who all write one ledger.
+ *   The directory is created 0750 when missing; packaging should create it with the group
+ *   and mode the site wants (a directory the users cannot enter leaves them unmetered,
+ *   which on_error decides about).
+ * - Map size starts at 64 MiB and doubles on MDB_MAP_FULL up to 1 GiB (the test-only
+ *   environment variable AGENTKAVACH_LEDGER_MAX_MAP, in bytes, lowers the cap; the start
+ *   is then a quarter of it). At the cap, ledger_events.c prunes events (see ledger.h).
+ */
+#include "core/ledger_impl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LEDGER_FILE "state.mdb"
+#define LEDGER_DIR_MODE 0750
+#define LEDGER_FILE_MODE 0666           /* the process umask applies */
+#define LEDGER_MAX_READERS 1022
+#define LEDGER_MAX_DBS 8
+#define LEDGER_MAP_INITIAL (64ull << 20)
+#define LEDGER_MAP_MAX (1ull << 30)
+#define LEDGER_MAP_MIN (64ull << 10)
+#define LEDGER_MAP_TEST_START_DIV 4
+#define LEDGER_PAGE 4096ull
+#define LEDGER_WRITE_ATTEMPTS 64
+#define LEDGER_BEGIN_ATTEMPTS 8
+#define ENV_MAX_MAP "AGENTKAVACH_LEDGER_MAX_MAP"
+#define ENV_EVENTS_KEEP "AGENTKAVACH_LEDGER_EVENTS_KEEP"
+
+/* ---- small shared helpers ---- */
+
+enum ak_err ledger_mdb_fail(struct ak_ledger *l, int rc, const char *what)
+{
+    l->mdb_rc = rc;
+    if (rc == MDB_MAP_FULL)
+        return AK_ERR_FULL;
+    ak_error("ledger: %s: %s", what, mdb_strerror(rc));
+    return rc == ENOMEM ? AK_ERR_NOMEM : AK_ERR_IO;
+}
+
+void ledger_corrupt(struct ak_ledger *l, const char *db, const MDB_val *key)
+{
+    l->stats.internal_errors++;
+    int n = key->mv_size > INT_MAX ? INT_MAX : (int)key->mv_size;
+    if (db[0] == 'e' || db[0] == 'r') /* integer keys */
+        ak_error("ledger: corrupt record in %s (ignored)", db);
+    else
+        ak_error("ledger: corrupt record in %s for '%.*s' (ignored)", db, n,
+                 (const char *)key->mv_data);
+}
+
+bool ledger_name_ok(const char *name)
+{
+    return name && name[0] != '\0' && strlen(name) <= LEDGER_NAME_MAX;
+}
+
+MDB_val ledger_text_val(const char *s)
+{
+    MDB_val v = { .mv_size = strlen(s), .mv_data = (void *)s };
+    return v;
+}
+
+enum ak_err ledger_u64_get(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
+                           uint64_t *v)
+{
+    MDB_val data;
+    struct ledger_u64_rec rec;
+    *v = 0;
+    int rc = mdb_get(txn, db, (MDB_val *)key, &data);
+    if (rc == MDB_NOTFOUND)
+        return AK_ERR_NOTFOUND;
+    if (rc != 0)
+        return ledger_mdb_fail(l, rc, "read counter");
+    if (data.mv_size != sizeof rec) {
+        ledger_corrupt(l, "counter", key);
+        return AK_ERR_NOTFOUND;
+    }
+    memcpy(&rec, data.mv_data, sizeof rec);
+    if (rec.version != LEDGER_REC_VERSION) {
+        ledger_corrupt(l, "counter", key);
+        return AK_ERR_NOTFOUND;
+    }
+    *v = rec.value;
+    return AK_OK;
+}
+
+enum ak_err ledger_u64_put(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
+                           uint64_t v)
+{
+    struct ledger_u64_rec rec = { .version = LEDGER_REC_VERSION, .value = v };
+    MDB_val data = { .mv_size = sizeof rec, .mv_data = &rec };
+    int rc = mdb_put(txn, db, (MDB_val *)key, &data, 0);
+    return rc ? ledger_mdb_fail(l, rc, "write counter") : AK_OK;
+}
+
+enum ak_err ledger_meta_u64_get(struct ak_ledger *l, MDB_txn *txn, const char *name, uint64_t *v)
+{
+    MDB_val key = ledger_text_val(name);
+    enum ak_err err = ledger_u64_get(l, txn, l->db_meta, &key, v);
+    return err == AK_ERR_NOTFOUND ? AK_OK : err;
+}
+
+enum ak_err ledger_meta_u64_put(struct ak_ledger *l, MDB_txn *txn, const char *name, uint64_t v)
+{
+    MDB_val key = ledger_text_val(name);
+    return ledger_u64_put(l, txn, l->db_meta, &key, v);
+}
+
+/* ---- transaction runners ---- */
+
+static bool ledger_owner_ok(struct ak_ledger *l)
+{
+    if (getpid() == l->pid)
+        return true;
+    l->stats.internal_errors++;
+    ak_error("ledger: handle used in pid %d but opened in pid %d (fork without ak_ledger_forget)",
+             (int)getpid(), (int)l->pid);
+    return false;
+}
+
+/* Another process grew the map: take its size. Only safe with no txn of ours active. */
+static enum ak_err ledger_adopt_size(struct ak_ledger *l)
+{
+    int rc = mdb_env_set_mapsize(l->env, 0);
+    if (rc != 0) {
+        ak_error("ledger: adopting the new map size: %s", mdb_strerror(rc));
+        return AK_ERR_IO;
+    }
+    return AK_OK;
+}
+
+static enum ak_err ledger_begin(struct ak_ledger *l, unsigned flags, MDB_txn **txn)
+{
+    for (int i = 0; i < LEDGER_BEGIN_ATTEMPTS; i++) {
+        int rc = mdb_txn_begin(l->env, NULL, flags, txn);
+        if (rc == 0)
+            return AK_OK;
+        if (rc != MDB_MAP_RESIZED)
+            return ledger_mdb_fail(l, rc, "begin transaction");
+        enum ak_err err = ledger_adopt_size(l);
+        if (err != AK_OK)
+            return err;
+    }
+    l->stats.internal_errors++;
+    return AK_ERR_BUSY;
+}
+
+/* Renews the kept read txn (or makes one). */
+static enum ak_err ledger_read_begin(struct ak_ledger *l)
+{
+    for (int i = 0; i < LEDGER_BEGIN_ATTEMPTS; i++) {
+        if (!l->rtxn)
+            return ledger_begin(l, MDB_RDONLY, &l->rtxn);
+        int rc = mdb_txn_renew(l->rtxn);
+        if (rc == 0)
+            return AK_OK;
+        mdb_txn_abort(l->rtxn);
+        l->rtxn = NULL;
+        if (rc != MDB_MAP_RESIZED)
+            return ledger_mdb_fail(l, rc, "renew read transaction");
+        enum ak_err err = ledger_adopt_size(l);
+        if (err != AK_OK)
+            return err;
+    }
+    l->stats.internal_errors++;
+    return AK_ERR_BUSY;
+}
+
+enum ak_err ledger_read(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
+{
+    if (!l)
+        return AK_ERR_INVAL;
+    enum ak_err err = AK_ERR_INTERNAL;
+    if (pthread_mutex_lock(&l->mu) != 0)
+        return AK_ERR_INTERNAL;
+    if (!ledger_owner_ok(l))
+        goto out;
+    err = ledger_read_begin(l);
+    if (err != AK_OK)
+        goto out;
+    l->mdb_rc = 0;
+    err = fn(l, l->rtxn, ctx);
+    mdb_txn_reset(l->rtxn);
+out:
+    pthread_mutex_unlock(&l->mu);
+    return err;
+}
+
+/* Grows the map (doubling, up to the cap), else has ledger_events.c prune events. */
+static enum ak_err ledger_make_room(struct ak_ledger *l)
+{
+    MDB_envinfo info;
+    int dead = 0;
+    int rc = mdb_reader_check(l->env, &dead); /* stale readers pin pages */
+    if (rc != 0)
+        ak_warn("ledger: reader check: %s", mdb_strerror(rc));
+    rc = mdb_env_info(l->env, &info);
+    if (rc != 0)
+        return ledger_mdb_fail(l, rc, "env info");
+    size_t cur = info.me_mapsize;
+    if (cur < l->max_map) {
+        size_t next = cur > l->max_map / 2 ? l->max_map : cur * 2;
+        rc = mdb_env_set_mapsize(l->env, next);
+        if (rc != 0)
+            return ledger_mdb_fail(l, rc, "grow map");
+        l->stats.map_grows++;
+        ak_info("ledger: map grown from %zu to %zu bytes", cur, next);
+        return AK_OK;
+    }
+    return ledger_events_make_room(l);
+}
+
+static enum ak_err ledger_write_once(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
+{
+    MDB_txn *txn = NULL;
+    enum ak_err err = ledger_begin(l, 0, &txn);
+    if (err != AK_OK)
+        return err;
+    l->mdb_rc = 0;
+    err = fn(l, txn, ctx);
+    if (err != AK_OK) {
+        mdb_txn_abort(txn);
+        return err;
+    }
+    int rc = mdb_txn_commit(txn);
+    return rc ? ledger_mdb_fail(l, rc, "commit") : AK_OK;
+}
+
+enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
+{
+    if (!l)
+        return AK_ERR_INVAL;
+    enum ak_err err = AK_ERR_INTERNAL;
+    if (pthread_mutex_lock(&l->mu) != 0)
+        return AK_ERR_INTERNAL;
+    if (!ledger_owner_ok(l))
+        goto out;
+    for (int i = 0; i < LEDGER_WRITE_ATTEMPTS; i++) {
+        l->mdb_rc = 0;
+        err = ledger_write_once(l, fn, ctx);
+        if (err == AK_OK || l->mdb_rc != MDB_MAP_FULL)
+            goto out;
+        enum ak_err room = ledger_make_room(l);
+        if (room != AK_OK) {
+            err = room;
+            goto out;
+        }
+    }
+out:
+    pthread_mutex_unlock(&l->mu);
+    return err;
+}
+
+/* ---- open / close ---- */
+
+static enum ak_err ledger_mkdirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path)
+        return AK_ERR_INVAL;
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, LEDGER_DIR_MODE) != 0 && errno != EEXIST)
+            return AK_ERR_IO;
+        *p = '/';
+    }
+    if (mkdir(path, LEDGER_DIR_MODE) != 0 && errno != EEXIST) {
+        ak_error("ledger: cannot create %s: %s", dir, strerror(errno));
+        return AK_ERR_IO;
+    }
+    return AK_OK;
+}
+
+static uint64_t ledger_env_u64(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v == 0) {
+        ak_warn("ledger: ignoring %s=%s", name, s);
+        return dflt;
+    }
+    return v;
+}
+
+static void ledger_sizes(struct ak_ledger *l, size_t *initial)
+{
+    uint64_t max = ledger_env_u64(ENV_MAX_MAP, LEDGER_MAP_MAX);
+    if (max < LEDGER_MAP_MIN)
+        max = LEDGER_MAP_MIN;
+    max -= max % LEDGER_PAGE;
+    l->max_map = (size_t)max;
+    uint64_t start = LEDGER_MAP_INITIAL;
+    if (start > max) {
+        start = max / LEDGER_MAP_TEST_START_DIV;
+        start -= start % LEDGER_PAGE;
+        if (start < LEDGER_MAP_MIN)
+            start = LEDGER_MAP_MIN;
+    }
+    *initial = (size_t)start;
+    l->events_keep = ledger_env_u64(ENV_EVENTS_KEEP, AK_EVENTS_KEEP);
+}
+
+struct ledger_dbi_spec { const char *name; unsigned flags; size_t off; };
+
+static const struct ledger_dbi_spec ledger_dbis[] = {
+    { "budgets", 0, offsetof(struct ak_ledger, db_budgets) },
+    { "agents", 0, offsetof(struct ak_ledger, db_agents) },
+    { "reservations", MDB_INTEGERKEY, offsetof(struct ak_ledger, db_res) },
+    { "history", 0, offsetof(struct ak_ledger, db_hist) },
+    { "events", MDB_INTEGERKEY, offsetof(struct ak_ledger, db_events) },
+    { "cursors", 0, offsetof(struct ak_ledger, db_cursors) },
+    { "meta", 0, offsetof(struct ak_ledger, db_meta) },
+};
+
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "MDB_INTEGERKEY keys are uint64 = size_t");
+
+static enum ak_err ledger_open_dbis(struct ak_ledger *l, MDB_txn *txn, void *ctx)
+{
+    for (size_t i = 0; i < AK_ARRAY_LEN(ledger_dbis); i++) {
+        MDB_dbi *dbi = (MDB_dbi *)((char *)l + ledger_dbis[i].off);
+        int rc = mdb_dbi_open(txn, ledger_dbis[i].name, ledger_dbis[i].flags | MDB_CREATE, dbi);
+        if (rc != 0)
+            return ledger_mdb_fail(l, rc, ledger_dbis[i].name);
+    }
+    uint64_t gen = 0;
+    enum ak_err err = ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, &gen);
+    if (err == AK_OK && gen == 0) /* never 0 once open: 0 is the callers' "unknown" */
+        err = ledger_meta_u64_put(l, txn, LEDGER_META_FLAGS_GEN, 1);
+    return err;
+}
+
+static enum ak_err ledger_env_open(struct ak_ledger *l, const char *state_dir)
+{
+    char path[PATH_MAX];
+    size_t initial = 0;
+    int dead = 0;
+    ledger_sizes(l, &initial);
+    if (snprintf(path, sizeof path, "%s/%s", state_dir, LEDGER_FILE) >= (int)sizeof path)
+        return AK_ERR_INVAL;
+    int rc = mdb_env_create(&l->env);
+    if (rc != 0)
+        return ledger_mdb_fail(l, rc, "env create");
+    if ((rc = mdb_env_set_maxreaders(l->env, LEDGER_MAX_READERS)) != 0 ||
+        (rc = mdb_env_set_maxdbs(l->env, LEDGER_MAX_DBS)) != 0 ||
+        (rc = mdb_env_set_mapsize(l->env, initial)) != 0)
+        return ledger_mdb_fail(l, rc, "env setup");
+    rc = mdb_env_open(l->env, path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC,
+                      LEDGER_FILE_MODE);
+    if (rc != 0) {
+        ak_error("ledger: cannot open %s: %s", path, mdb_strerror(rc));
+        return AK_ERR_IO;
+    }
+    rc = mdb_reader_check(l->env, &dead);
+    if (rc != 0)
+        ak_warn("ledger: reader check: %s", mdb_strerror(rc));
+    return AK_OK;
+}
+
+enum ak_err ak_ledger_open(const char *state_dir, struct ak_ledger **out)
+{
+    if (!state_dir || !out)
+        return AK_ERR_INVAL;
+    *out = NULL;
+    struct ak_ledger *l = calloc(1, sizeof *l);
+    if (!l)
+        return AK_ERR_NOMEM;
+    enum ak_err err = AK_ERR_INTERNAL;
+    bool mutex_ok = pthread_mutex_init(&l->mu, NULL) == 0;
+    if (!mutex_ok)
+        goto out;
+    l->pid = getpid();
+    err = ledger_mkdirs(state_dir);
+    if (err != AK_OK)
+        goto out;
+    err = ledger_env_open(l, state_dir);
+    if (err != AK_OK)
+        goto out;
+    err = ledger_write(l, ledger_open_dbis, NULL);
+out:
+    if (err == AK_OK) {
+        *out = l;
+        return AK_OK;
+    }
+    if (l->env)
+        mdb_env_close(l->env);
+    if (mutex_ok)
+        pthread_mutex_destroy(&l->mu);
+    free(l);
+    return err;
+}
+
+void ak_ledger_close(struct ak_ledger *l)
+{
+    if (!l)
+        return;
+    if (getpid() != l->pid) { /* a forked child: never touch the parent's LMDB state */
+        ak_ledger_forget(l);
+        return;
+    }
+    if (l->rtxn)
+        mdb_txn_abort(l->rtxn);
+    mdb_env_close(l->env);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+void ak_ledger_forget(struct ak_ledger *l)
+{
+    free(l); /* the inherited LMDB memory and descriptors are deliberately left alone */
+}
+
+enum ak_err ak_ledger_sync(struct ak_ledger *l)
+{
+    if (!l)
+        return AK_ERR_INVAL;
+    enum ak_err err = AK_ERR_INTERNAL;
+    if (pthread_mutex_lock(&l->mu) != 0)
+        return AK_ERR_INTERNAL;
+    if (!ledger_owner_ok(l))
+        goto out;
+    int rc = mdb_env_sync(l->env, 1);
+    err = rc ? ledger_mdb_fail(l, rc, "sync") : AK_OK;
+out:
+    pthread_mutex_unlock(&l->mu);
+    return err;
+}
+
+void ak_ledger_stats(struct ak_ledger *l, struct ak_ledger_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!l || pthread_mutex_lock(&l->mu) != 0)
+        return;
+    *out = l->stats;
+    MDB_envinfo info;
+    if (getpid() == l->pid && mdb_env_info(l->env, &info) == 0)
+        out->map_size = info.me_mapsize;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- meta: small text values for the collector and tools ---- */
+
+struct meta_ctx { const char *key, *val; char *out; size_t len; };
+
+static enum ak_err meta_get_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    struct meta_ctx *c = vctx;
+    MDB_val key = ledger_text_val(c->key), data;
+    int rc = mdb_get(txn, l->db_meta, &key, &data);
+    if (rc == MDB_NOTFOUND)
+        return AK_ERR_NOTFOUND;
+    if (rc != 0)
+        return ledger_mdb_fail(l, rc, "meta get");
+    if (data.mv_size >= c->len)
+        return AK_ERR_FULL;
+    memcpy(c->out, data.mv_data, data.mv_size);
+    c->out[data.mv_size] = '\0';
+    return AK_OK;
+}
+
+static enum ak_err meta_put_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    struct meta_ctx *c = vctx;
+    MDB_val key = ledger_text_val(c->key), data = ledger_text_val(c->val);
+    int rc = mdb_put(txn, l->db_meta, &key, &data, 0);
+    return rc ? ledger_mdb_fail(l, rc, "meta put") : AK_OK;
+}
+
+static bool meta_key_ok(const char *key)
+{
+    return ledger_name_ok(key) && strncmp(key, LEDGER_META_PREFIX, strlen(LEDGER_META_PREFIX)) != 0;
+}
+
+enum ak_err ak_ledger_meta_get(struct ak_ledger *l, const char *key, char *val, size_t len)
+{
+    if (!meta_key_ok(key) || !val || len == 0)
+        return AK_ERR_INVAL;
+    val[0] = '\0';
+    struct meta_ctx c = { .key = key, .out = val, .len = len };
+    return ledger_read(l, meta_get_fn, &c);
+}
+
+enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char *val)
+{
+    if (!meta_key_ok(key) || !val)
+        return AK_ERR_INVAL;
+    struct meta_ctx c = { .key = key, .val = val };
+    return ledger_write(l, meta_put_fn, &c);
+}

@@ -1,0 +1,137 @@
+/*
+ * ledger_impl.h - what the ledger_*.c files share and nothing else includes: the handle,
+ * the transaction runners and the on-disk record layouts.
+ *
+ * On-disk layout (one LMDB environment, file <state_dir>/state.mdb + state.mdb-lock).
+ * Every value is a fixed-layout struct of this host's ABI opening with a version byte
+ * (LEDGER_REC_VERSION); a value of the wrong size or version is treated as absent, counted in
+ * stats.internal_errors and logged once per read.
+ *
+ *   budgets       key  scope byte ('a' agent, 's' shared) + name + '\0' + period key
+ *                      ("2026-11-22" | "2026-11" | "total", no trailing NUL)
+ *                 val  struct ledger_budget_rec (40 bytes)
+ *   agents        key  agent name (no NUL)          val struct ledger_agent_rec
+ *   reservations  key  uint64 res_id (INTEGERKEY)   val struct ledger_res_hdr, then
+ *                      n_budgets x { uint16 len; budget key bytes }
+ *   history       key  agent name                   val struct ledger_hist_hdr, then
+ *                      n x struct ledger_hist_rec, oldest first
+ *   events        key  uint64 seq (INTEGERKEY)      val the event JSON text (no NUL)
+ *   cursors       key  consumer name                val struct ledger_u64_rec (last seq seen)
+ *   meta          key  text                         val caller's text (no NUL), except the
+ *                      ledger's own counters under "ledger." (struct ledger_u64_rec)
+ */
+#ifndef AK_LEDGER_IMPL_H
+#define AK_LEDGER_IMPL_H
+
+#include "core/ledger.h"
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#define LEDGER_REC_VERSION 1
+#define LEDGER_NAME_MAX 255               /* agent / budget / consumer names, bytes */
+#define LEDGER_KEY_MAX (1 + LEDGER_NAME_MAX + 1 + AK_PERIOD_KEY_LEN)
+#define LEDGER_SCOPE_AGENT 'a'
+#define LEDGER_SCOPE_SHARED 's'
+
+#define LEDGER_META_RES_ID "ledger.res_id"
+#define LEDGER_META_EVENT_SEQ "ledger.event_seq"
+#define LEDGER_META_FLAGS_GEN "ledger.flags_gen"
+#define LEDGER_META_PREFIX "ledger."
+
+struct ledger_budget_rec {
+    uint8_t version;
+    uint8_t type;                 /* enum ak_period_type */
+    uint8_t pad[6];
+    int64_t spent, reserved, calls, reserved_calls;
+};
+
+struct ledger_agent_rec {
+    uint8_t version;
+    uint8_t suspended, manual, cut_streams, has_override, override_set, override_type, pad;
+    int64_t since_ms;
+    int64_t override_limit;
+    char reason[AK_REASON_LEN];
+    char period[AK_PERIOD_KEY_LEN];
+};
+
+struct ledger_res_hdr {
+    uint8_t version;
+    uint8_t n_budgets;
+    uint8_t pad[2];
+    int32_t pid;
+    int64_t amount;
+    int64_t calls;                /* calls held in flight per budget (1) */
+    int64_t created_ms;
+};
+#define LEDGER_RES_MAX_BUDGETS 255
+
+struct ledger_hist_hdr {
+    uint8_t version;
+    uint8_t pad[3];
+    uint32_t n;
+};
+struct ledger_hist_rec {
+    int64_t ts_ms;
+    int64_t cost_micros;
+    uint64_t body_hash;
+    uint8_t is_error;
+    uint8_t pad[7];
+};
+
+struct ledger_u64_rec {
+    uint8_t version;
+    uint8_t pad[7];
+    uint64_t value;
+};
+
+struct ak_ledger {
+    MDB_env *env;
+    MDB_dbi db_budgets, db_agents, db_res, db_hist, db_events, db_cursors, db_meta;
+    MDB_txn *rtxn;                /* kept read txn: renewed per read, reset after */
+    pthread_mutex_t mu;           /* one operation at a time per handle (host threads) */
+    pid_t pid;                    /* the opener: any other pid is refused */
+    size_t max_map;
+    uint64_t events_keep;
+    int mdb_rc;                   /* LMDB error that failed the current write fn */
+    struct ak_ledger_stats stats;
+};
+
+/* A unit of work run inside one transaction. Must be re-runnable from scratch: a write
+ * is retried after the map has grown or space was made. */
+typedef enum ak_err (*ledger_txn_fn)(struct ak_ledger *l, MDB_txn *txn, void *ctx);
+
+enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx);
+enum ak_err ledger_read(struct ak_ledger *l, ledger_txn_fn fn, void *ctx);
+
+/* Notes an LMDB failure inside a txn fn (logged unless it is MDB_MAP_FULL) and maps it. */
+enum ak_err ledger_mdb_fail(struct ak_ledger *l, int rc, const char *what);
+/* Notes a record of the wrong size or version (counted, one log line). */
+void ledger_corrupt(struct ak_ledger *l, const char *db, const MDB_val *key);
+bool ledger_name_ok(const char *name);
+
+/* Counters kept in meta under "ledger.*" (absent = 0). */
+enum ak_err ledger_u64_get(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
+                           uint64_t *v);
+enum ak_err ledger_u64_put(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
+                           uint64_t v);
+enum ak_err ledger_meta_u64_get(struct ak_ledger *l, MDB_txn *txn, const char *name, uint64_t *v);
+enum ak_err ledger_meta_u64_put(struct ak_ledger *l, MDB_txn *txn, const char *name, uint64_t v);
+MDB_val ledger_text_val(const char *s);
+
+/* Zeroes spent and calls of the current periods of the agent's own budgets (ledger_calls.c). */
+enum ak_err ledger_budgets_zero_agent(struct ak_ledger *l, MDB_txn *txn, const char *agent,
+                                      int64_t now_ms);
+
+/* Bumps the flags generation (ledger_agents.c). */
+enum ak_err ledger_flags_bump(struct ak_ledger *l, MDB_txn *txn);
+
+/* Events (ledger_events.c): the slowest cursor (0 and *any=false when there is none), the
+ * first/last stored seq, and the map-full space maker. */
+enum ak_err ledger_events_slowest(struct ak_ledger *l, MDB_txn *txn, uint64_t *seq, bool *any);
+enum ak_err ledger_events_append(struct ak_ledger *l, MDB_txn *txn, const char *json, size_t len,
+                                 uint64_t *seq);
+enum ak_err ledger_events_make_room(struct ak_ledger *l);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * config.c - the configuration as a value: its built-in defaults, where it comes from (the
+ * environment), freeing it, and the look-ups the shim, collector and akctl use. Reading and
+ * validating the YAML file is core/config_load.c (schema) and core/config_read.c (reader).
+ */
+#include "core/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/config_read.h"
+
+#define CONFIG_VERSION          1
+#define DEFAULT_IDENTITY        "{exe}"
+#define DEFAULT_JSONL_MAX_BYTES (64LL * 1024 * 1024)
+#define DEFAULT_JSONL_KEEP      5
+#define DEFAULT_JSONL_FSYNC     "batch"
+#define DEFAULT_OTLP_INTERVAL_S 10
+#define DEFAULT_OUTBOX_MAX      1000000
+#define DEFAULT_ALERT_COOLDOWN  300
+#define COLLECTOR_SOCKET_NAME   "collector.sock"
+#define KILL_CHANNEL_NAME       "kill"
+
+/* ---- defaults ---- */
+
+enum ak_err cfg_default_socket(struct ak_config *cfg)
+{
+    if (cfg->collector_socket)
+        return AK_OK;
+    const char *dir = ak_config_state_dir(cfg);
+    size_t len = strlen(dir) + sizeof "/" COLLECTOR_SOCKET_NAME;
+    cfg->collector_socket = malloc(len);
+    if (!cfg->collector_socket)
+        return AK_ERR_NOMEM;
+    snprintf(cfg->collector_socket, len, "%s/%s", dir, COLLECTOR_SOCKET_NAME);
+    return AK_OK;
+}
+
+enum ak_err ak_config_defaults(struct ak_config **out)
+{
+    struct ak_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return AK_ERR_NOMEM;
+    cfg->version = CONFIG_VERSION;
+    cfg->mode = AK_MODE_ENFORCE;
+    cfg->on_error = AK_ON_ERROR_OPEN;
+    cfg->unknown_model = AK_UNKNOWN_ALLOW;
+    cfg->jsonl_max_bytes = DEFAULT_JSONL_MAX_BYTES;
+    cfg->jsonl_keep = DEFAULT_JSONL_KEEP;
+    cfg->otlp_interval_s = DEFAULT_OTLP_INTERVAL_S;
+    cfg->outbox_max_events = DEFAULT_OUTBOX_MAX;
+    cfg->alert_cooldown_s = DEFAULT_ALERT_COOLDOWN;
+    cfg->max_body_bytes = AK_DEFAULT_MAX_BODY;
+    cfg->state_dir = strdup(AK_DEFAULT_STATE_DIR);
+    cfg->identity_default = strdup(DEFAULT_IDENTITY);
+    cfg->jsonl_fsync = strdup(DEFAULT_JSONL_FSYNC);
+    if (!cfg->state_dir || !cfg->identity_default || !cfg->jsonl_fsync ||
+        cfg_default_socket(cfg) != AK_OK) {
+        ak_config_free(cfg);
+        return AK_ERR_NOMEM;
+    }
+    *out = cfg;
+    return AK_OK;
+}
+
+const char *ak_config_path_from_env(void)
+{
+    const char *p = getenv("AGENTKAVACH_CONFIG");
+    return p && *p ? p : AK_DEFAULT_CONFIG_PATH;
+}
+
+const char *ak_config_state_dir(const struct ak_config *cfg)
+{
+    const char *env = getenv("AGENTKAVACH_STATE_DIR");
+    if (env && *env)
+        return env;
+    return cfg && cfg->state_dir ? cfg->state_dir : AK_DEFAULT_STATE_DIR;
+}
+
+/* ---- freeing ---- */
+
+static void free_strs(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+static void free_alerts(struct ak_alert_rule *alerts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free_strs(alerts[i].channels, alerts[i].n_channels);
+        free(alerts[i].template);
+    }
+    free(alerts);
+}
+
+static void free_agent(struct ak_agent_cfg *a)
+{
+    free(a->name);
+    free_alerts(a->alerts, a->n_alerts);
+    free(a->on_kill.command);
+}
+
+static void free_channel(struct ak_channel *c)
+{
+    free(c->name);
+    free(c->url);
+    free(c->routing_key);
+    free(c->events_url);
+    free(c->secret);
+    free(c->smtp_url);
+    free(c->from);
+    free_strs(c->to, c->n_to);
+    free(c->template);
+}
+
+static void free_identity(struct ak_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_identity_rules; i++) {
+        struct ak_identity_rule *r = &cfg->identity_rules[i];
+        free(r->match_exe);
+        free(r->match_user);
+        free(r->match_argv0);
+        free(r->agent);
+    }
+    free(cfg->identity_rules);
+    free(cfg->identity_default);
+}
+
+static void free_budgets(struct ak_config *cfg)
+{
+    free_agent(&cfg->defaults);
+    for (size_t i = 0; i < cfg->n_agents; i++)
+        free_agent(&cfg->agents[i]);
+    free(cfg->agents);
+    for (size_t i = 0; i < cfg->n_shared; i++) {
+        free(cfg->shared[i].name);
+        free_strs(cfg->shared[i].agents, cfg->shared[i].n_agents);
+        free_alerts(cfg->shared[i].alerts, cfg->shared[i].n_alerts);
+    }
+    free(cfg->shared);
+}
+
+void ak_config_free(struct ak_config *cfg)
+{
+    if (!cfg)
+        return;
+    free_identity(cfg);
+    for (size_t i = 0; i < cfg->n_hosts; i++)
+        free(cfg->hosts[i].host);
+    free(cfg->hosts);
+    for (size_t i = 0; i < cfg->n_price_overrides; i++)
+        free(cfg->price_overrides[i].model);
+    free(cfg->price_overrides);
+    for (size_t i = 0; i < cfg->n_channels; i++)
+        free_channel(&cfg->channels[i]);
+    free(cfg->channels);
+    free_budgets(cfg);
+    free(cfg->path);
+    free(cfg->state_dir);
+    free(cfg->pricing_file);
+    free(cfg->jsonl_path);
+    free(cfg->jsonl_fsync);
+    free(cfg->otlp_endpoint);
+    free(cfg->collector_socket);
+    free(cfg);
+}
+
+/* ---- look-ups ---- */
+
+const struct ak_agent_cfg *ak_config_agent(const struct ak_config *cfg, const char *agent)
+{
+    if (!cfg || !agent)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_agents; i++)
+        if (cfg->agents[i].name && strcmp(cfg->agents[i].name, agent) == 0)
+            return &cfg->agents[i];
+    return NULL;
+}
+
+const struct ak_agent_cfg *ak_config_agent_or_default(const struct ak_config *cfg,
+                                                      const char *agent)
+{
+    static const struct ak_agent_cfg none;   /* for a NULL cfg: no budget, no guardrails */
+    const struct ak_agent_cfg *a = ak_config_agent(cfg, agent);
+    if (a)
+        return a;
+    return cfg ? &cfg->defaults : &none;
+}
+
+/* "kill" is built in: usable in alerts without a definition (it suspends the agent). */
+static const struct ak_channel kill_channel = {
+    .name = (char *)KILL_CHANNEL_NAME,
+    .type = AK_CHAN_KILL,
+};
+
+const struct ak_channel *ak_config_channel(const struct ak_config *cfg, const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; cfg && i < cfg->n_channels; i++)
+        if (cfg->channels[i].name && strcmp(cfg->channels[i].name, name) == 0)
+            return &cfg->channels[i];
+    return strcmp(name, KILL_CHANNEL_NAME) == 0 ? &kill_channel : NULL;
+}
+
+/* "*.suffix" matches any name ending in ".suffix" (not the bare suffix); else exact. */
+static bool host_matches(const char *pattern, const char *host)
+{
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        size_t pl = strlen(pattern + 1), hl = strlen(host);
+        return hl > pl && strcasecmp(host + hl - pl, pattern + 1) == 0;
+    }
+    return strcasecmp(pattern, host) == 0;
+}
+
+enum ak_provider ak_config_host_provider(const struct ak_config *cfg, const char *host, int port)
+{
+    if (!cfg || !host)
+        return AK_PROV_NONE;
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        const struct ak_host *h = &cfg->hosts[i];
+        if (h->host && (h->port == 0 || h->port == port) && host_matches(h->host, host))
+            return h->provider;
+    }
+    return AK_PROV_NONE;
+}

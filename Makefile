@@ -69,6 +69,8 @@ $(B)/obj/%.o: %.c
 
 # The stub: libc (and libdl) only, hidden visibility, exported hooks listed in the version script.
 $(B)/obj/shim/stub%.o: CFLAGS += -fvisibility=hidden -fno-optimize-sibling-calls
+# ...except the dlopen wrapper, which must end in a tail call (see shim/stub_dlopen.c)
+$(B)/obj/shim/stub_dlopen.o: CFLAGS += -foptimize-sibling-calls
 $(B)/libakshim.so: $(STUB_OBJ) shim/stub.map
 	$(CC) -shared -o $@ $(STUB_OBJ) $(LDFLAGS) -Wl,--version-script=shim/stub.map -ldl -lpthread
 

@@ -1,0 +1,321 @@
+/*
+ * econn.c - one LLM connection inside the engine: hold each request until it is complete,
+ * decide, send (possibly rewritten) or refuse, then follow the response to its end and record
+ * it. HTTP/1.1 only; anything else makes the connection a pass-through (and is counted).
+ *
+ * Hold mode: the app's writes are kept in `held` and reported written until the request is
+ * whole; then the stub flushes `held` (or the rewritten copy in `out`) with the real write.
+ * A request that is not an LLM operation (a GET, a body over the cap) is released as soon as
+ * the parser knows, and the rest of it passes straight through.
+ */
+#include "shim/econn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "shim/engine.h"
+#include "shim/meter.h"
+
+#define PROMPT_MAX (256u * 1024)      /* privacy.save_prompts keeps at most this much */
+#define CUT_CHECK_MS 100               /* how often a stream looks for akctl suspend --now */
+
+struct exchange {
+    bool active;                  /* a metered request went out; its response is awaited */
+    struct ak_xreq req;
+    struct ak_respparser *rs;
+    bool transforming;            /* the request was rewritten to include stream usage */
+    int64_t t0_ms;
+    uint64_t res_id;
+    enum ak_decision decision;
+    char reason[AK_EV_REASON];
+    char *prompt;
+};
+
+struct ak_econn {
+    char host[AK_EV_HOST];
+    int port;
+    enum ak_provider prov;
+    struct ak_reqparser *rq;
+    struct ak_buf held;           /* the request so far, exactly as the app wrote it */
+    struct ak_buf out;            /* a rewritten request, or a refusal */
+    struct ak_buf obuf;           /* response bytes for the app when transforming */
+    bool passthrough;             /* not HTTP/1.1 (or pipelined): hands off from here on */
+    int64_t next_cut_check_ms;    /* suspend --now is looked for at most every CUT_CHECK_MS */
+    struct exchange x;
+};
+
+static size_t max_body(void)
+{
+    return eng.cfg && eng.cfg->max_body_bytes ? eng.cfg->max_body_bytes : AK_DEFAULT_MAX_BODY;
+}
+
+struct ak_econn *econn_new(const char *host, int port, int provider)
+{
+    struct ak_econn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    c->prov = (enum ak_provider)provider;
+    c->rq = ak_reqparser_new(c->prov, max_body());
+    if (!c->rq) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- the end of an exchange ---- */
+
+static void exchange_finish(struct ak_econn *c, bool complete)
+{
+    struct exchange *x = &c->x;
+    if (!x->active)
+        return;
+    const struct ak_xresp *r = ak_respparser_result(x->rs);
+    enum ak_decision dec = x->decision;
+    char reason[AK_EV_REASON];
+    snprintf(reason, sizeof reason, "%s", x->reason);
+    if (r->unparseable && !r->have_usage) {
+        dec = AK_DEC_UNMETERED;
+        snprintf(reason, sizeof reason, "%s", r->reason[0] ? r->reason : "reply not understood");
+    } else if (!complete && !r->have_usage && !reason[0]) {
+        snprintf(reason, sizeof reason, "%s", x->req.stream ? "stream ended early" : "reply ended early");
+    }
+    struct meter_call m = {
+        .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
+        .res_id = x->res_id, .decision = dec, .reason = reason, .prompt = x->prompt,
+        .complete = complete,
+    };
+    meter_record(&m);
+    ak_respparser_free(x->rs);
+    free(x->prompt);
+    memset(x, 0, sizeof *x);
+}
+
+/* ---- requests ---- */
+
+static bool should_add_stream_usage(const struct ak_econn *c, const struct ak_xreq *rq)
+{
+    if (c->prov != AK_PROV_OPENAI || !rq->stream || rq->include_usage || !rq->operation ||
+        strcmp(rq->operation, "chat") != 0)
+        return false;
+    /* only hosts known to accept stream_options (wire-formats.md 2.1, 6) */
+    size_t hl = strlen(c->host);
+    static const char azure[] = ".openai.azure.com";
+    return strcasecmp(c->host, "api.openai.com") == 0 ||
+           (hl > sizeof azure - 1 && strcasecmp(c->host + hl - (sizeof azure - 1), azure) == 0);
+}
+
+static void refuse(struct ak_econn *c, const struct ak_xreq *rq, const struct enforce_result *er,
+                   struct ak_wr_result *res)
+{
+    ak_buf_reset(&c->out);
+    if (ak_refusal_build(c->prov, er->reason, &c->out) != AK_OK) {
+        engine_internal_error("refusal could not be built");
+        res->action = AK_WR_KILL;
+        return;
+    }
+    struct meter_call m = {
+        .host = c->host, .provider = c->prov, .req = rq, .resp = NULL, .t0_ms = ak_now_ms(),
+        .decision = er->decision, .reason = er->reason, .complete = true,
+    };
+    meter_record(&m);
+    ak_warn("refused a call to %s for agent '%s': %s", c->host, eng.agent, er->reason);
+    res->action = AK_WR_REFUSE;
+    res->out = c->out.data;
+    res->out_len = c->out.len;
+}
+
+static char *prompt_copy(struct ak_econn *c)
+{
+    size_t len = 0;
+    const unsigned char *body = ak_reqparser_body(c->rq, &len);
+    if (!eng.cfg->save_prompts || !body)
+        return NULL;
+    if (len > PROMPT_MAX)
+        len = PROMPT_MAX;
+    char *p = malloc(len + 1);
+    if (p) {
+        memcpy(p, body, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+static void request_done(struct ak_econn *c, struct ak_wr_result *res)
+{
+    const struct ak_xreq *rq = ak_reqparser_request(c->rq);
+    if (c->x.active)
+        exchange_finish(c, false); /* the previous reply was never read to its end */
+
+    struct enforce_call call = { .req = rq, .provider = c->prov };
+    call.priced = eng.prices &&
+                  ak_price_lookup(eng.prices, eng.cfg, c->prov, rq->model, &call.price) == AK_OK;
+    struct enforce_result er;
+    enforce_decide(&call, &er);
+    if (er.decision != AK_DEC_ALLOWED) {
+        refuse(c, rq, &er, res);
+        ak_buf_reset(&c->held);
+        ak_reqparser_reset(c->rq);
+        return;
+    }
+
+    struct exchange *x = &c->x;
+    x->req = *rq;
+    x->res_id = er.res_id;
+    x->decision = er.decision;
+    snprintf(x->reason, sizeof x->reason, "%s", er.reason);
+    x->prompt = prompt_copy(c);
+    res->action = AK_WR_SEND;
+    res->out = c->held.data;
+    res->out_len = c->held.len;
+    if (should_add_stream_usage(c, rq)) {
+        ak_buf_reset(&c->out);
+        if (ak_reqparser_rewrite_include_usage(c->rq, &c->out)) {
+            x->transforming = true;
+            res->out = c->out.data;
+            res->out_len = c->out.len;
+        }
+    }
+    x->rs = ak_respparser_new(c->prov, &x->req, x->transforming, max_body());
+    if (!x->rs) {
+        enforce_release(x->res_id);
+        engine_internal_error("response parser allocation");
+        memset(x, 0, sizeof *x);
+    } else {
+        x->active = true;
+        x->t0_ms = ak_now_ms();
+    }
+    ak_reqparser_reset(c->rq);
+}
+
+/* Sends what is held plus this chunk (the request is not metered, or cannot be). */
+static void release_held(struct ak_econn *c, const unsigned char *buf, size_t len,
+                         struct ak_wr_result *res)
+{
+    if (c->held.len == 0) {
+        res->action = AK_WR_PASS;
+        return;
+    }
+    if (ak_buf_append(&c->held, buf, len, 0) != AK_OK) {
+        engine_internal_error("out of memory holding a request");
+        res->action = AK_WR_KILL;
+        return;
+    }
+    res->action = AK_WR_SEND;
+    res->out = c->held.data;
+    res->out_len = c->held.len;
+}
+
+void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_wr_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (c->passthrough)
+        return;                   /* AK_WR_PASS */
+    size_t consumed = len;
+    enum ak_req_state st = ak_reqparser_feed(c->rq, buf, len, &consumed);
+    switch (st) {
+    case AK_REQ_MORE:
+        if (ak_buf_append(&c->held, buf, len, 0) != AK_OK) {
+            engine_internal_error("out of memory holding a request");
+            res->action = AK_WR_KILL;
+            return;
+        }
+        res->action = AK_WR_HOLD;
+        return;
+    case AK_REQ_PASS:
+        release_held(c, buf, len, res);
+        return;
+    case AK_REQ_ERROR:
+        ak_info("connection to %s is not HTTP/1.1; it passes through unmetered", c->host);
+        c->passthrough = true;
+        release_held(c, buf, len, res);
+        return;
+    case AK_REQ_DONE:
+        break;
+    }
+    if (ak_buf_append(&c->held, buf, len, 0) != AK_OK) {
+        engine_internal_error("out of memory holding a request");
+        res->action = AK_WR_KILL;
+        return;
+    }
+    if (consumed < len) {
+        ak_info("pipelined requests to %s: the connection passes through from here", c->host);
+        c->passthrough = true;
+    }
+    request_done(c, res);
+}
+
+void econn_on_sent(struct ak_econn *c)
+{
+    ak_buf_reset(&c->held);
+    ak_buf_reset(&c->out);
+}
+
+/* ---- responses ---- */
+
+static bool cut_requested(struct ak_econn *c)
+{
+    struct ak_ledger *l = eng.ledger;
+    struct ak_agent_flags f;
+    int64_t now = ak_now_ms();
+    if (!l || now < c->next_cut_check_ms)
+        return false;
+    c->next_cut_check_ms = now + CUT_CHECK_MS;
+    if (ak_ledger_agent_get(l, eng.agent, &f) == AK_OK && f.suspended && f.cut_streams)
+        return true;
+    return ak_ledger_agent_get(l, AK_AGENT_ALL, &f) == AK_OK && f.suspended && f.cut_streams;
+}
+
+void econn_on_read(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_rd_result *res)
+{
+    memset(res, 0, sizeof *res);
+    struct exchange *x = &c->x;
+    if (!x->active)
+        return;                   /* AK_RD_PASS */
+    bool transforming = x->transforming;
+    ak_buf_reset(&c->obuf);
+    size_t consumed = len;
+    enum ak_resp_state st = ak_respparser_feed(x->rs, buf, len, &consumed,
+                                               transforming ? &c->obuf : NULL);
+    if (transforming) {
+        if (consumed < len)
+            ak_buf_append(&c->obuf, buf + consumed, len - consumed, 0);
+        res->action = AK_RD_REPLACE;
+        res->out = c->obuf.data;
+        res->out_len = c->obuf.len;
+    }
+    if (st == AK_RESP_DONE || st == AK_RESP_ERROR) {
+        exchange_finish(c, st == AK_RESP_DONE);
+        return;
+    }
+    if (x->req.stream && cut_requested(c)) {
+        exchange_finish(c, false);
+        res->action = AK_RD_CUT;
+    }
+}
+
+void econn_on_eof(struct ak_econn *c)
+{
+    if (!c->x.active)
+        return;
+    enum ak_resp_state st = ak_respparser_eof(c->x.rs);
+    exchange_finish(c, st == AK_RESP_DONE);
+}
+
+void econn_free(struct ak_econn *c)
+{
+    if (!c)
+        return;
+    if (c->x.active)
+        exchange_finish(c, false);  /* abandoned: recorded with what was seen, as an estimate */
+    ak_reqparser_free(c->rq);
+    ak_buf_free(&c->held);
+    ak_buf_free(&c->out);
+    ak_buf_free(&c->obuf);
+    free(c);
+}

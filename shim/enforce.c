@@ -1,0 +1,285 @@
+/*
+ * enforce.c - the decision taken before a call leaves the process.
+ *
+ * In order: a suspension of this agent or of every agent ("*"); the guardrails that can be
+ * judged from the request (max_tokens_per_call, max_runtime, loop detection, unknown models
+ * when pricing.unknown_model is block); then one ledger transaction that reserves the call's
+ * worst-case cost (input estimate + output limit at the output price) against every budget
+ * the agent counts against, and checks max_calls, or says which budget would break. The real
+ * cost replaces the reservation when the reply ends (meter.c), so processes sharing a budget
+ * cannot overspend it together.
+ *
+ * In monitor mode the same verdict is reached and recorded ("would refuse: ..."), but the
+ * call goes out. After each commit, spend velocity and error storms may suspend the agent.
+ */
+#include "shim/engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MS_PER_S 1000LL
+
+static const struct ak_agent_cfg *agent_cfg(void)
+{
+    return ak_config_agent_or_default(eng.cfg, eng.agent);
+}
+
+static bool shared_has_agent(const struct ak_shared_budget *sb)
+{
+    for (size_t i = 0; i < sb->n_agents; i++)
+        if (strcmp(sb->agents[i], eng.agent) == 0)
+            return true;
+    return false;
+}
+
+static struct ak_budget own_budget(struct ak_ledger *l)
+{
+    struct ak_agent_flags f;
+    if (l && ak_ledger_agent_get(l, eng.agent, &f) == AK_OK && f.has_budget_override)
+        return f.budget_override;
+    return agent_cfg()->budget;
+}
+
+size_t enforce_budgets(struct ak_budget_ref *out, size_t max)
+{
+    size_t n = 0;
+    struct ak_budget b = own_budget(eng.ledger);
+    if (n < max)
+        out[n++] = (struct ak_budget_ref){
+            .scope = AK_SCOPE_AGENT, .name = eng.agent,
+            .type = b.set ? b.type : AK_PERIOD_DAILY,
+            .limit_micros = b.set ? b.limit_micros : -1,
+            .max_calls = agent_cfg()->guardrails.max_calls,
+        };
+    for (size_t i = 0; i < eng.cfg->n_shared && n < max; i++) {
+        const struct ak_shared_budget *sb = &eng.cfg->shared[i];
+        if (!shared_has_agent(sb))
+            continue;
+        out[n++] = (struct ak_budget_ref){
+            .scope = AK_SCOPE_SHARED, .name = sb->name,
+            .type = sb->budget.set ? sb->budget.type : AK_PERIOD_DAILY,
+            .limit_micros = sb->budget.set ? sb->budget.limit_micros : -1,
+        };
+    }
+    return n;
+}
+
+static void verdict(struct enforce_result *out, enum ak_decision d, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void verdict(struct enforce_result *out, enum ak_decision d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->reason, sizeof out->reason, fmt, ap);
+    va_end(ap);
+    out->decision = d;
+}
+
+/* A budget-caused suspension lifts by itself once the period that caused it has turned. */
+static bool suspended(struct ak_ledger *l, const char *who, int64_t now, struct ak_agent_flags *f)
+{
+    if (ak_ledger_agent_get(l, who, f) != AK_OK || !f->suspended)
+        return false;
+    if (f->manual || !f->period[0])
+        return true;
+    struct ak_budget b = own_budget(l);
+    char cur[AK_PERIOD_KEY_LEN];
+    ak_period_key(b.set ? b.type : AK_PERIOD_DAILY, now, cur);
+    if (strcmp(cur, f->period) == 0)
+        return true;
+    ak_ledger_resume(l, who);
+    ak_info("agent '%s': the budget period turned; suspension lifted", who);
+    return false;
+}
+
+static bool check_suspended(struct ak_ledger *l, int64_t now, struct enforce_result *out)
+{
+    struct ak_agent_flags f;
+    if (suspended(l, AK_AGENT_ALL, now, &f)) {
+        verdict(out, AK_DEC_BLOCKED_SUSPENDED,
+                "all agents on this host are suspended (%s); lift with: akctl resume --all",
+                f.reason[0] ? f.reason : "emergency stop");
+        return true;
+    }
+    if (suspended(l, eng.agent, now, &f)) {
+        verdict(out, AK_DEC_BLOCKED_SUSPENDED, "agent '%s' is suspended (%s); lift with: akctl resume %s",
+                eng.agent, f.reason[0] ? f.reason : "no reason given", eng.agent);
+        return true;
+    }
+    return false;
+}
+
+static bool check_loop(struct ak_ledger *l, const struct ak_guardrails *g, uint64_t hash,
+                       struct enforce_result *out)
+{
+    struct ak_history_entry h[AK_HISTORY_MAX];
+    size_t n = 0;
+    if (g->loop_window <= 0 || g->loop_max_repeats <= 0 || !hash ||
+        ak_ledger_history(l, eng.agent, h, AK_HISTORY_MAX, &n) != AK_OK)
+        return false;
+    size_t window = (size_t)g->loop_window - 1;   /* this call is the last of the window */
+    int same = 1;
+    for (size_t i = n > window ? n - window : 0; i < n; i++)
+        same += h[i].body_hash == hash;
+    if (same <= g->loop_max_repeats)
+        return false;
+    verdict(out, AK_DEC_BLOCKED_GUARDRAIL,
+            "loop_detection: the same request %d times within %d calls of agent '%s'",
+            same, g->loop_window, eng.agent);
+    return true;
+}
+
+static bool check_guardrails(struct ak_ledger *l, const struct enforce_call *call, int64_t now,
+                             struct enforce_result *out)
+{
+    const struct ak_guardrails *g = &agent_cfg()->guardrails;
+    const struct ak_xreq *rq = call->req;
+    if (g->max_tokens_per_call > 0 && rq->max_output_tokens > g->max_tokens_per_call) {
+        verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_tokens_per_call: the call asks for %lld tokens, the limit of agent '%s' is %lld",
+                (long long)rq->max_output_tokens, eng.agent, (long long)g->max_tokens_per_call);
+        return true;
+    }
+    if (g->max_runtime_s > 0 && now - eng.start_ms > g->max_runtime_s * MS_PER_S) {
+        verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_runtime: process %d of agent '%s' has run longer than %lld s",
+                eng.pid, eng.agent, (long long)g->max_runtime_s);
+        return true;
+    }
+    if (!call->priced && eng.cfg->unknown_model == AK_UNKNOWN_BLOCK) {
+        verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "unknown model '%s' has no price (pricing.unknown_model: block)",
+                rq->model);
+        return true;
+    }
+    return check_loop(l, g, rq->body_hash, out);
+}
+
+static int64_t worst_case(const struct enforce_call *call)
+{
+    if (!call->priced)
+        return 0;
+    const struct ak_xreq *rq = call->req;
+    int64_t out = rq->max_output_tokens > 0 ? rq->max_output_tokens : call->price.max_output_tokens;
+    int64_t n = rq->n_choices > 0 ? rq->n_choices : 1;
+    if (rq->operation && strcmp(rq->operation, "embeddings") == 0)
+        out = 0;
+    return ak_price_worst_case(&call->price, rq->input_estimate, out * n);
+}
+
+static void budget_refusal(const struct ak_budget_ref *b, const struct ak_reserve_result *rr,
+                           int64_t amount, struct enforce_result *out)
+{
+    char lim[32], spent[32], held[32], want[32];
+    const char *type = ak_period_type_name(b->type);
+    const char *who = b->scope == AK_SCOPE_AGENT ? "agent" : "shared budget";
+    if (rr->failed_on_calls) {
+        verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_calls: %s '%s' made %lld of %lld calls this %s period",
+                who, b->name, (long long)rr->state.calls, (long long)b->max_calls, type);
+        return;
+    }
+    ak_usd_format(b->limit_micros, lim, sizeof lim);
+    ak_usd_format(rr->state.spent_micros, spent, sizeof spent);
+    ak_usd_format(rr->state.reserved_micros, held, sizeof held);
+    ak_usd_format(amount, want, sizeof want);
+    if (b->scope == AK_SCOPE_AGENT)
+        verdict(out, AK_DEC_BLOCKED_BUDGET,
+                "%s budget of agent '%s' (%s) would be exceeded: spent %s, in flight %s, this call up to %s; raise it with: akctl budget set %s --%s USD",
+                type, b->name, lim, spent, held, want, b->name, type);
+    else
+        verdict(out, AK_DEC_BLOCKED_BUDGET,
+                "%s shared budget '%s' (%s) would be exceeded: spent %s, in flight %s, this call up to %s; raise it in the config",
+                type, b->name, lim, spent, held, want);
+}
+
+static void reserve(struct ak_ledger *l, const struct enforce_call *call, int64_t now,
+                    struct enforce_result *out)
+{
+    struct ak_budget_ref budgets[ENF_MAX_BUDGETS];
+    size_t n = enforce_budgets(budgets, ENF_MAX_BUDGETS);
+    struct ak_reserve r = {
+        .agent = eng.agent, .budgets = budgets, .n_budgets = n,
+        .amount_micros = worst_case(call), .pid = eng.pid, .now_ms = now,
+    };
+    struct ak_reserve_result rr;
+    enum ak_err e = ak_ledger_reserve(l, &r, &rr);
+    if (e == AK_ERR_LIMIT) {
+        size_t reclaimed = 0;     /* a dead process may still hold part of the budget */
+        if (ak_ledger_reclaim_dead(l, &reclaimed) == AK_OK && reclaimed > 0)
+            e = ak_ledger_reserve(l, &r, &rr);
+    }
+    if (e == AK_OK) {
+        out->res_id = rr.res_id;
+        out->reserved_micros = r.amount_micros;
+    } else if (e == AK_ERR_LIMIT && rr.failed >= 0 && (size_t)rr.failed < n) {
+        budget_refusal(&budgets[rr.failed], &rr, r.amount_micros, out);
+    } else if (eng.cfg->on_error == AK_ON_ERROR_CLOSED) {
+        verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "the budget check failed (%s) and on_error is closed",
+                ak_strerror(e));
+    } else {
+        ak_warn("budget check failed (%s); the call goes out (on_error: open)", ak_strerror(e));
+    }
+}
+
+void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->decision = AK_DEC_ALLOWED;
+    struct ak_ledger *l = engine_ledger();
+    if (!l) {
+        if (eng.cfg->on_error == AK_ON_ERROR_CLOSED)
+            verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "agentkavach cannot open its ledger and on_error is closed");
+        return;
+    }
+    int64_t now = ak_now_ms();
+    if (!check_suspended(l, now, out) && !check_guardrails(l, call, now, out))
+        reserve(l, call, now, out);
+    if (out->decision != AK_DEC_ALLOWED && eng.cfg->mode == AK_MODE_MONITOR) {
+        char why[AK_EV_REASON];
+        snprintf(why, sizeof why, "%s", out->reason);
+        snprintf(out->reason, sizeof out->reason, "would refuse: %s", why);
+        out->decision = AK_DEC_ALLOWED;
+    }
+}
+
+void enforce_release(uint64_t res_id)
+{
+    if (res_id && eng.ledger)
+        ak_ledger_release(eng.ledger, res_id);
+}
+
+static void suspend_for(struct ak_ledger *l, const char *why, int64_t now)
+{
+    if (ak_ledger_suspend(l, eng.agent, why, true, false, "", now) == AK_OK)
+        ak_warn("agent '%s' suspended: %s; lift with: akctl resume %s", eng.agent, why, eng.agent);
+}
+
+void enforce_after_commit(int64_t now)
+{
+    const struct ak_guardrails *g = &agent_cfg()->guardrails;
+    struct ak_ledger *l = eng.ledger;
+    if (!l || (!g->spend_rate_micros && !g->max_errors_count))
+        return;
+    struct ak_history_entry h[AK_HISTORY_MAX];
+    size_t n = 0;
+    if (ak_ledger_history(l, eng.agent, h, AK_HISTORY_MAX, &n) != AK_OK)
+        return;
+    int64_t spent = 0;
+    int errors = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (g->spend_rate_micros && h[i].ts_ms > now - g->spend_rate_per_s * MS_PER_S)
+            spent += h[i].cost_micros;
+        if (g->max_errors_count && h[i].is_error && h[i].ts_ms > now - g->max_errors_per_s * MS_PER_S)
+            errors++;
+    }
+    char why[AK_REASON_LEN];
+    if (g->spend_rate_micros && spent > g->spend_rate_micros) {
+        char a[32], b[32];
+        ak_usd_format(spent, a, sizeof a);
+        ak_usd_format(g->spend_rate_micros, b, sizeof b);
+        snprintf(why, sizeof why, "max_spend_rate: %s spent within %d s (limit %s)", a, g->spend_rate_per_s, b);
+        suspend_for(l, why, now);
+    } else if (g->max_errors_count && errors >= g->max_errors_count) {
+        snprintf(why, sizeof why, "max_errors: %d failed calls within %d s", errors, g->max_errors_per_s);
+        suspend_for(l, why, now);
+    }
+}

@@ -1,0 +1,116 @@
+/*
+ * engine.c - libakengine.so's entry point and process context.
+ *
+ * The stub dlopens this library on the first TLS connection to an LLM host (or to a host it
+ * must ask about) and calls ak_engine_get(). init() reads the config and the price table once;
+ * the ledger is opened on the first metered call. A config that cannot be read is logged in
+ * one line and the engine declines: every call then passes through unmetered (never a crash,
+ * never a blocked agent because of our own fault).
+ */
+#include "shim/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim/econn.h"
+
+struct engine eng = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+void engine_internal_error(const char *what)
+{
+    unsigned long n = atomic_fetch_add(&eng.internal_errors, 1);
+    if (n < 3)
+        ak_error("internal error: %s (counted; the call is not metered)", what);
+}
+
+static int engine_load_config(void)
+{
+    char err[AK_CONFIG_ERRLEN] = "";
+    const char *path = ak_config_path_from_env();
+    enum ak_err e = ak_config_load(path, &eng.cfg, err, sizeof err);
+    if (e == AK_ERR_IO && !getenv("AGENTKAVACH_CONFIG"))
+        e = ak_config_defaults(&eng.cfg);  /* no config installed: embedded defaults */
+    if (e != AK_OK) {
+        ak_error("%s; LLM calls pass through unmetered", err[0] ? err : ak_strerror(e));
+        return -1;
+    }
+    e = ak_prices_load_default(eng.cfg, &eng.prices, err, sizeof err);
+    if (e != AK_OK) {
+        ak_error("price table: %s; calls are recorded with cost_source unpriced", err);
+        eng.prices = NULL;
+    }
+    return 0;
+}
+
+static int engine_init(void)
+{
+    ak_log_init();
+    if (engine_load_config() != 0)
+        return -1;
+    if (eng.cfg->mode == AK_MODE_OFF) {
+        ak_info("mode: off; LLM calls pass through");
+        return -1;
+    }
+    snprintf(eng.state_dir, sizeof eng.state_dir, "%s", ak_config_state_dir(eng.cfg));
+    identity_resolve(eng.cfg, eng.agent, sizeof eng.agent, eng.exe, sizeof eng.exe);
+    eng.pid = (int)getpid();
+    eng.start_ms = ak_now_ms();
+    ak_debug("metering as agent '%s', state in %s", eng.agent, eng.state_dir);
+    return 0;
+}
+
+struct ak_ledger *engine_ledger(void)
+{
+    pthread_mutex_lock(&eng.lock);
+    if (!eng.ledger && !eng.ledger_failed) {
+        enum ak_err e = ak_ledger_open(eng.state_dir, &eng.ledger);
+        if (e != AK_OK) {
+            eng.ledger_failed = true;
+            ak_error("cannot open the ledger in %s: %s; calls are %s", eng.state_dir,
+                     ak_strerror(e),
+                     eng.cfg->on_error == AK_ON_ERROR_CLOSED ? "refused (on_error: closed)"
+                                                             : "not metered (on_error: open)");
+        }
+    }
+    struct ak_ledger *l = eng.ledger;
+    pthread_mutex_unlock(&eng.lock);
+    return l;
+}
+
+static int engine_classify(const char *host, int port)
+{
+    if (!eng.cfg)
+        return 0;
+    return (int)ak_config_host_provider(eng.cfg, host, port);
+}
+
+/* In a forked child: the parent's LMDB handle must not be used; a new one opens on demand. */
+static void engine_atfork_child(void)
+{
+    pthread_mutex_init(&eng.lock, NULL);
+    if (eng.ledger)
+        ak_ledger_forget(eng.ledger);
+    eng.ledger = NULL;
+    eng.ledger_failed = false;
+    eng.pid = (int)getpid();
+}
+
+static const struct ak_engine_api engine_api = {
+    .abi = AK_ENGINE_ABI,
+    .init = engine_init,
+    .classify = engine_classify,
+    .conn_new = econn_new,
+    .on_write = econn_on_write,
+    .on_sent = econn_on_sent,
+    .on_read = econn_on_read,
+    .on_eof = econn_on_eof,
+    .conn_free = econn_free,
+    .atfork_child = engine_atfork_child,
+};
+
+__attribute__((visibility("default"))) const struct ak_engine_api *ak_engine_get(void)
+{
+    return &engine_api;
+}

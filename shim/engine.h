@@ -1,0 +1,68 @@
+/*
+ * engine.h - the metering engine's process context, shared by its files (engine.c owns it).
+ * One struct per process: the config, the price table, the ledger (opened on the first metered
+ * call), and who this process is (agent, exe, pid). Reset in a forked child.
+ */
+#ifndef AK_ENGINE_H
+#define AK_ENGINE_H
+
+#include <pthread.h>
+
+#include "core/config.h"
+#include "core/event.h"
+#include "core/ledger.h"
+#include "pricing/pricing.h"
+#include "shim/exchange.h"
+
+#define ENG_AGENT_LEN AK_EV_NAME
+#define ENG_EXE_LEN AK_EV_HOST
+
+struct engine {
+    pthread_mutex_t lock;         /* ledger open, one-time logs */
+    struct ak_config *cfg;
+    struct ak_prices *prices;
+    struct ak_ledger *ledger;     /* NULL until first needed; see engine_ledger() */
+    bool ledger_failed;           /* open failed: logged once, calls pass unmetered */
+    char state_dir[512];
+    char agent[ENG_AGENT_LEN];
+    char exe[ENG_EXE_LEN];
+    int pid;
+    int64_t start_ms;             /* process start, for max_runtime */
+    _Atomic unsigned long internal_errors; /* "cannot happen" paths taken */
+};
+
+extern struct engine eng;
+
+/* The ledger, opened on first use (NULL when it cannot be: the caller fails open or closed). */
+struct ak_ledger *engine_ledger(void);
+void engine_internal_error(const char *what);
+
+/* identity.c: the agent name for this process (AGENTKAVACH_AGENT, rules, default template). */
+void identity_resolve(const struct ak_config *cfg, char *agent, size_t agent_len,
+                      char *exe, size_t exe_len);
+
+/* enforce.c: the decision before a call leaves the process. */
+struct enforce_call {
+    const struct ak_xreq *req;
+    enum ak_provider provider;
+    bool priced;
+    struct ak_price price;
+};
+
+struct enforce_result {
+    enum ak_decision decision;    /* allowed or blocked_* */
+    char reason[AK_EV_REASON];    /* names the budget or guardrail; "would refuse: ..." in monitor */
+    uint64_t res_id;              /* reservation to commit or release; 0 = none */
+    int64_t reserved_micros;
+};
+
+void enforce_decide(const struct enforce_call *call, struct enforce_result *out);
+/* The budgets this agent's calls count against; names point into the config. */
+size_t enforce_budgets(struct ak_budget_ref *out, size_t max);
+/* After a call was committed: spend velocity and error storms may suspend the agent. */
+void enforce_after_commit(int64_t now_ms);
+void enforce_release(uint64_t res_id);
+
+#define ENF_MAX_BUDGETS 16
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * engine_api.h - the one interface between the preloaded stub (libakshim.so, libc only) and the
+ * metering engine (libakengine.so, loaded on the first LLM connection).
+ *
+ * The stub owns everything about OpenSSL: hooks, real-symbol resolution, the per-SSL table,
+ * holding and flushing bytes, serving synthetic bytes, waking the client. The engine owns
+ * everything about meaning: HTTP, providers, prices, budgets, the ledger. The stub hands the
+ * engine plaintext and gets back an action; the engine never calls OpenSSL.
+ *
+ * Threading: calls for one connection never overlap (OpenSSL forbids concurrent use of one
+ * SSL*); calls for different connections may run on different threads at once.
+ */
+#ifndef AK_ENGINE_API_H
+#define AK_ENGINE_API_H
+
+#include <stddef.h>
+
+#define AK_ENGINE_ABI 1
+#define AK_ENGINE_SYMBOL "ak_engine_get"
+
+struct ak_econn;
+
+enum ak_wr_action {
+    AK_WR_PASS = 0,   /* send the app's bytes unchanged */
+    AK_WR_HOLD,       /* the engine kept a copy: report them written, send nothing yet */
+    AK_WR_SEND,       /* send out[0..out_len) (held bytes, maybe rewritten), then report the
+                         app's bytes written; call on_sent() once it is all out */
+    AK_WR_REFUSE,     /* send nothing: serve out[] (a synthetic response) from reads, close */
+    AK_WR_KILL,       /* fail closed: tear the connection down, report an error */
+};
+
+struct ak_wr_result {
+    enum ak_wr_action action;
+    const unsigned char *out; /* engine-owned, valid until the next call for this connection */
+    size_t out_len;
+};
+
+enum ak_rd_action {
+    AK_RD_PASS = 0,   /* the app gets the bytes it read, unchanged */
+    AK_RD_REPLACE,    /* the app gets out[0..out_len) instead (may be empty) */
+    AK_RD_CUT,        /* end the connection now (akctl suspend --now) */
+};
+
+struct ak_rd_result {
+    enum ak_rd_action action;
+    const unsigned char *out;
+    size_t out_len;
+};
+
+struct ak_engine_api {
+    int abi;                                  /* AK_ENGINE_ABI */
+    /* 0 when the engine is ready to meter; otherwise the stub passes everything through. */
+    int (*init)(void);
+    /* Provider (enum ak_provider) of a host the stub does not know, from the config; 0 = not LLM. */
+    int (*classify)(const char *host, int port);
+    struct ak_econn *(*conn_new)(const char *host, int port, int provider);
+    void (*on_write)(struct ak_econn *c, const unsigned char *buf, size_t len,
+                     struct ak_wr_result *res);
+    void (*on_sent)(struct ak_econn *c);     /* a SEND went out completely */
+    void (*on_read)(struct ak_econn *c, const unsigned char *buf, size_t len,
+                    struct ak_rd_result *res);
+    void (*on_eof)(struct ak_econn *c);      /* the server closed, or the read failed */
+    void (*conn_free)(struct ak_econn *c);   /* SSL_free / SSL_clear: finish and forget */
+    void (*atfork_child)(void);              /* in a forked child, before anything else */
+};
+
+typedef const struct ak_engine_api *(*ak_engine_get_fn)(void);
+
+#endif

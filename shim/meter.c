@@ -1,0 +1,129 @@
+/*
+ * meter.c - the record of one call: usage (as reported, or estimated when the provider never
+ * said), price, the event of DESIGN.md, and the one ledger transaction that adds the cost to
+ * every budget the agent counts against and appends the event to the outbox.
+ */
+#include "shim/meter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/notify.h"
+
+static void usage_estimate(const struct meter_call *m, struct ak_usage *u)
+{
+    memset(u, 0, sizeof *u);
+    if (m->resp && m->resp->usage.input_tokens > 0)
+        *u = m->resp->usage;      /* e.g. Anthropic message_start: input known, output not */
+    else
+        u->input_tokens = m->req->input_estimate;
+    if (m->resp) {
+        int64_t out = m->resp->streamed_text_bytes;
+        int64_t est = out > 0 ? (out + 3) / 4 : 0;
+        if (est > u->output_tokens)
+            u->output_tokens = est;
+    }
+}
+
+static bool price_for(const struct meter_call *m, const char *model, struct ak_price *p)
+{
+    if (!eng.prices || !model[0])
+        return false;
+    if (ak_price_lookup(eng.prices, eng.cfg, m->provider, model, p) == AK_OK)
+        return true;
+    return model != m->req->model &&
+           ak_price_lookup(eng.prices, eng.cfg, m->provider, m->req->model, p) == AK_OK;
+}
+
+static void event_fill(const struct meter_call *m, struct ak_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ak_event_new_id(ev->event_id);
+    int64_t now = ak_now_ms();
+    ev->ts_ms = m->t0_ms;
+    ev->duration_ms = now - m->t0_ms;
+    snprintf(ev->agent, sizeof ev->agent, "%s", eng.agent);
+    snprintf(ev->customer, sizeof ev->customer, "%s", m->req->customer);
+    ev->provider = m->provider;
+    snprintf(ev->host, sizeof ev->host, "%s", m->host);
+    snprintf(ev->operation, sizeof ev->operation, "%s", m->req->operation ? m->req->operation : "");
+    const char *model = (m->resp && m->resp->model[0]) ? m->resp->model : m->req->model;
+    snprintf(ev->model, sizeof ev->model, "%s", model);
+    ev->stream = m->req->stream;
+    ev->status = m->resp ? m->resp->status : 429;
+    ev->decision = m->decision;
+    snprintf(ev->reason, sizeof ev->reason, "%s", m->reason ? m->reason : "");
+    ev->pid = eng.pid;
+    snprintf(ev->exe, sizeof ev->exe, "%s", eng.exe);
+    snprintf(ev->key_fp, sizeof ev->key_fp, "%s", m->req->key_fp);
+    ev->prompt = (char *)m->prompt;
+}
+
+/* Usage and cost; returns the cost in micro-USD. */
+static int64_t event_cost(const struct meter_call *m, struct ak_event *ev)
+{
+    if (!m->resp) {
+        ev->cost_source = AK_COST_ESTIMATE;   /* a refused call: nothing spent */
+        return 0;
+    }
+    if (m->resp->have_usage) {
+        ev->usage = m->resp->usage;
+        ev->cost_source = AK_COST_USAGE;
+    } else if (m->resp->status >= 400 && m->complete) {
+        ev->cost_source = AK_COST_USAGE;      /* the provider refused: no tokens billed */
+    } else {
+        usage_estimate(m, &ev->usage);
+        ev->cost_source = AK_COST_ESTIMATE;
+    }
+    struct ak_price price;
+    if (!price_for(m, ev->model, &price)) {
+        ev->cost_source = AK_COST_UNPRICED;
+        return 0;
+    }
+    return ak_price_cost(&price, &ev->usage);
+}
+
+void meter_record(const struct meter_call *m)
+{
+    struct ak_event ev;
+    event_fill(m, &ev);
+    ev.cost_micros = event_cost(m, &ev);
+    char *json = ak_event_to_json(&ev);
+    struct ak_ledger *l = engine_ledger();
+    if (!json || !l) {
+        if (!json)
+            engine_internal_error("event serialisation failed");
+        free(json);
+        return;
+    }
+    struct ak_budget_ref budgets[ENF_MAX_BUDGETS];
+    bool spent = m->resp != NULL;
+    size_t nb = spent ? enforce_budgets(budgets, ENF_MAX_BUDGETS) : 0;
+    struct ak_commit c = {
+        .res_id = m->res_id,
+        .agent = spent ? eng.agent : NULL,
+        .budgets = budgets,
+        .n_budgets = nb,
+        .cost_micros = ev.cost_micros,
+        .count_call = spent,
+        .body_hash = m->req->body_hash,
+        .is_error = spent && (ev.status >= 400 || m->resp->error_event),
+        .event_json = json,
+        .event_len = strlen(json),
+        .now_ms = ak_now_ms(),
+    };
+    uint64_t seq = 0;
+    enum ak_err e = ak_ledger_commit(l, &c, &seq);
+    if (e != AK_OK)
+        ak_error("cannot record a call to %s in the ledger: %s", m->host, ak_strerror(e));
+    free(json);
+    if (e == AK_OK && spent)
+        enforce_after_commit(c.now_ms);
+    if (e != AK_OK)
+        return;
+    if (eng.cfg->collector_socket && eng.cfg->collector_socket[0])
+        ak_notify_collector_at(eng.cfg->collector_socket);
+    else
+        ak_notify_collector(eng.state_dir);
+}

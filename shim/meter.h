@@ -1,0 +1,26 @@
+/*
+ * meter.h - turning an exchange into an event record and committing it (meter.c).
+ */
+#ifndef AK_METER_H
+#define AK_METER_H
+
+#include "shim/engine.h"
+
+struct meter_call {
+    const char *host;
+    enum ak_provider provider;
+    const struct ak_xreq *req;
+    const struct ak_xresp *resp;  /* NULL for a refused call */
+    int64_t t0_ms;
+    uint64_t res_id;
+    enum ak_decision decision;
+    const char *reason;           /* "" = none */
+    const char *prompt;           /* NULL unless privacy.save_prompts */
+    bool complete;                /* the response ended normally */
+};
+
+/* Prices the call, fills the event, commits spend and record in one ledger transaction and
+ * pokes the collector. Never fails loudly: a ledger problem is logged and counted. */
+void meter_record(const struct meter_call *m);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * stub_sym.c - finds the real OpenSSL function for a hook, in the scope of the code that called
+ * the hook.
+ *
+ * Why not dlsym(RTLD_NEXT): CPython loads _ssl (and with it libssl) RTLD_LOCAL, where RTLD_NEXT
+ * finds nothing; and a process may hold libssl 1.1 and 3 at once, so one global pointer would
+ * hand one library's SSL* to the other. Instead: dladdr(return address) names the calling
+ * object, dlopen(that object, RTLD_NOLOAD) gives a handle whose dlsym searches the caller's own
+ * dependency scope, and the answer is cached per object. When that finds nothing or finds the
+ * stub itself (the main program's scope is the global one), RTLD_NEXT, then libssl.so.3.
+ *
+ * The helpers are noinline and never tail-call dlsym: glibc derives the RTLD_NEXT scope from the
+ * return address, which a tail call would point into ld.so (interposition.md 4f).
+ */
+#include "shim/stub.h"
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CALLERS_MAX 64          /* distinct objects that call OpenSSL in one process */
+#define RA_SLOTS 1024           /* return-address -> caller cache (direct mapped) */
+#define RA_NODES_MAX 4096       /* bound on cached call sites */
+
+static const char *const sym_names[SYM_COUNT] = {
+    [SYM_SSL_WRITE] = "SSL_write", [SYM_SSL_WRITE_EX] = "SSL_write_ex",
+    [SYM_SSL_READ] = "SSL_read", [SYM_SSL_READ_EX] = "SSL_read_ex",
+    [SYM_SSL_PEEK] = "SSL_peek", [SYM_SSL_PEEK_EX] = "SSL_peek_ex",
+    [SYM_SSL_CONNECT] = "SSL_connect", [SYM_SSL_DO_HANDSHAKE] = "SSL_do_handshake",
+    [SYM_SSL_SHUTDOWN] = "SSL_shutdown", [SYM_SSL_FREE] = "SSL_free",
+    [SYM_SSL_CLEAR] = "SSL_clear", [SYM_SSL_PENDING] = "SSL_pending",
+    [SYM_SSL_HAS_PENDING] = "SSL_has_pending", [SYM_SSL_GET_ERROR] = "SSL_get_error",
+    [SYM_SSL_GET_SHUTDOWN] = "SSL_get_shutdown",
+    [SYM_SSL_CTX_SET_ALPN] = "SSL_CTX_set_alpn_protos", [SYM_SSL_SET_ALPN] = "SSL_set_alpn_protos",
+    [SYM_SSL_GET_SERVERNAME] = "SSL_get_servername", [SYM_SSL_GET_FD] = "SSL_get_fd",
+    [SYM_SSL_IS_INIT_FINISHED] = "SSL_is_init_finished", [SYM_SSL_IN_BEFORE] = "SSL_in_before",
+    [SYM_SSL_IS_SERVER] = "SSL_is_server", [SYM_SSL_GET_SSL_CTX] = "SSL_get_SSL_CTX",
+};
+
+struct caller {
+    void *base;                   /* dli_fbase of the calling object */
+    void *handle;                 /* dlopen(RTLD_NOLOAD) of it; NULL: use the fallbacks */
+    _Atomic(void *) fn[SYM_COUNT];
+};
+
+struct ra_node {
+    const void *ra;
+    struct caller *caller;
+};
+
+static struct {
+    pthread_mutex_t lock;         /* guards callers[] growth and node allocation */
+    struct caller callers[CALLERS_MAX];
+    _Atomic int n_callers;
+    _Atomic(struct ra_node *) ra_cache[RA_SLOTS];
+    _Atomic int n_nodes;
+    void *self_base;
+    void *libssl;                 /* last-resort handle */
+    _Atomic unsigned long misses; /* "cannot happen" counter: no real function found */
+} sym = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static STUB_NOINLINE void *self_base(void)
+{
+    Dl_info info;
+    if (!sym.self_base && dladdr((void *)&self_base, &info))
+        sym.self_base = info.dli_fbase;
+    return sym.self_base;
+}
+
+static STUB_NOINLINE bool is_self(void *fn)
+{
+    Dl_info info;
+    return fn && dladdr(fn, &info) && info.dli_fbase == self_base();
+}
+
+static STUB_NOINLINE struct caller *caller_find(const void *ra)
+{
+    Dl_info info;
+    void *base = NULL;
+    const char *fname = NULL;
+    if (ra && dladdr(ra, &info)) {
+        base = info.dli_fbase;
+        fname = info.dli_fname;
+    }
+    int n = atomic_load(&sym.n_callers);
+    for (int i = 0; i < n; i++)
+        if (sym.callers[i].base == base)
+            return &sym.callers[i];
+
+    struct caller *c = NULL;
+    pthread_mutex_lock(&sym.lock);
+    n = atomic_load(&sym.n_callers);
+    for (int i = 0; i < n; i++)
+        if (sym.callers[i].base == base) {
+            c = &sym.callers[i];
+            goto out;
+        }
+    if (n >= CALLERS_MAX) {
+        c = &sym.callers[0];      /* full: share the first entry's fallbacks */
+        goto out;
+    }
+    c = &sym.callers[n];
+    c->base = base;
+    c->handle = (fname && *fname && base != self_base()) ? dlopen(fname, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    atomic_store(&sym.n_callers, n + 1);
+out:
+    pthread_mutex_unlock(&sym.lock);
+    return c;
+}
+
+static struct caller *caller_of(const void *ra)
+{
+    size_t slot = ((uintptr_t)ra >> 2) % RA_SLOTS;
+    struct ra_node *node = atomic_load(&sym.ra_cache[slot]);
+    if (node && node->ra == ra)
+        return node->caller;
+    struct caller *c = caller_find(ra);
+    if (atomic_load(&sym.n_nodes) < RA_NODES_MAX) {
+        struct ra_node *nn = malloc(sizeof *nn);
+        if (nn) {
+            nn->ra = ra;
+            nn->caller = c;
+            atomic_fetch_add(&sym.n_nodes, 1);
+            /* the replaced node is leaked on purpose: another thread may be reading it */
+            atomic_store(&sym.ra_cache[slot], nn);
+        }
+    }
+    return c;
+}
+
+static STUB_NOINLINE void *lookup_fallback(const char *name)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+    if (fn && !is_self(fn))
+        return fn;
+    if (!sym.libssl)
+        sym.libssl = dlopen("libssl.so.3", RTLD_LAZY | RTLD_NOLOAD);
+    fn = sym.libssl ? dlsym(sym.libssl, name) : NULL;
+    return is_self(fn) ? NULL : fn;
+}
+
+void *stub_sym(enum stub_sym s, const void *ra)
+{
+    if ((unsigned)s >= SYM_COUNT)
+        return NULL;
+    struct caller *c = caller_of(ra);
+    void *fn = atomic_load(&c->fn[s]);
+    if (fn)
+        return fn;
+    if (c->handle) {
+        fn = dlsym(c->handle, sym_names[s]);
+        if (is_self(fn))
+            fn = NULL;
+    }
+    if (!fn)
+        fn = lookup_fallback(sym_names[s]);
+    if (fn)
+        atomic_store(&c->fn[s], fn);
+    else
+        atomic_fetch_add(&sym.misses, 1);
+    return fn;
+}
+
+void stub_sym_atfork_child(void)
+{
+    pthread_mutex_init(&sym.lock, NULL);
+}

@@ -1,0 +1,16 @@
+/*
+ * estimate.c - the shim's token estimate for text it cannot have counted by the provider
+ * (request input before the call, streamed output when a stream is cut). About 4 bytes a
+ * token holds for English and JSON with the providers' BPE tokenisers; an estimate only
+ * sizes reservations and cut streams, the provider's usage always wins.
+ */
+#include "shim/exchange.h"
+
+#define EST_BYTES_PER_TOKEN 4
+
+int64_t ak_estimate_tokens(const unsigned char *text, size_t len)
+{
+    if (!text || !len)
+        return 0;
+    return (int64_t)((len + EST_BYTES_PER_TOKEN - 1) / EST_BYTES_PER_TOKEN);
+}

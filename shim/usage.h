@@ -1,0 +1,31 @@
+/*
+ * usage.h - what a provider's response JSON says about the call: token usage (normalised
+ * the OpenTelemetry way of core/event.h: input includes cached and cache-written tokens,
+ * output includes reasoning), the model as answered, and whether it is an error. One
+ * function per wire format (OpenAI chat/responses/embeddings, Anthropic messages, Gemini
+ * generate_content; Mistral speaks OpenAI chat). Also the cheap byte-level tests that let
+ * the stream parsers skip JSON parsing for events that cannot carry usage.
+ */
+#ifndef AK_USAGE_H
+#define AK_USAGE_H
+
+#include <cjson/cJSON.h>
+
+#include "shim/exchange.h"
+
+/* Applies one JSON object (a whole body, one SSE event payload, one array element) to r.
+ * operation is the request's (selects the wire format); NULL falls back to the provider.
+ * Repeated calls follow each format's stream rules (Anthropic: cumulative message_delta
+ * over message_start; Gemini and the rest: the last usage wins). */
+void ak_usage_apply(const char *operation, enum ak_provider provider, const cJSON *root,
+                    struct ak_xresp *r);
+
+/* Could this payload carry usage (a "usage"/"usageMetadata" object), an error, or (when
+ * need_model) the model? Byte search only; false positives only cost a parse. */
+bool ak_usage_worth_parsing(const unsigned char *p, size_t n, bool need_model);
+
+/* Bytes of generated text in an event payload ("content", "text" and "delta" strings),
+ * counted without parsing, for estimates when a stream is cut. */
+int64_t ak_usage_text_bytes(const unsigned char *p, size_t n);
+
+#endif

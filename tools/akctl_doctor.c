@@ -268,7 +268,10 @@ static bool ldd_finds_libssl(const char *path, char *line, size_t len)
     for (char *l = strtok(out, "\n"); l && !found; l = strtok(NULL, "\n")) {
         l += strspn(l, " \t");
         if (strncmp(l, "libssl.so", strlen("libssl.so")) == 0) {
-            snprintf(line, len, "%s", l);
+            size_t n = strcspn(l, "(");           /* drop the load address */
+            while (n > 0 && (l[n - 1] == ' ' || l[n - 1] == '\t'))
+                n--;
+            snprintf(line, len, "%.*s", (int)n, l);
             found = true;
         }
     }
@@ -387,6 +390,17 @@ static bool shebang_interp(const unsigned char *p, size_t len, char *interp, siz
     return true;
 }
 
+static bool shell_interp(const char *interp)
+{
+    static const char *const shells[] = { "sh", "bash", "dash", "zsh", "ksh" };
+    const char *base = strrchr(interp, '/');
+    base = base ? base + 1 : interp;
+    for (size_t i = 0; i < AK_ARRAY_LEN(shells); i++)
+        if (strcmp(base, shells[i]) == 0)
+            return true;
+    return false;
+}
+
 static int doctor_file(const char *path, int depth)
 {
     struct mapped m;
@@ -402,7 +416,8 @@ static int doctor_file(const char *path, int depth)
             return akctl_fail("doctor: %s: cannot resolve its #! interpreter", path);
         if (depth >= MAX_SCRIPT_DEPTH)
             return akctl_fail("doctor: %s: too many nested #! interpreters", path);
-        printf("%s: script, interpreter %s\n", path, interp);
+        printf("%s: script, interpreter %s%s\n", path, interp,
+               shell_interp(interp) ? " (a shell wrapper: run 'akctl doctor' on the program it execs)" : "");
         return doctor_file(interp, depth + 1);
     }
     if (elf_inspect(m.p, m.len, &info) != AK_OK) {

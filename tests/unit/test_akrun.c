@@ -24,7 +24,8 @@ static int setup(void **state)
     char dir[PATH_MAX];
     if (!tp_binary("akrun", akrun_path, sizeof akrun_path) || !tp_build_dir(dir, sizeof dir))
         return -1;
-    snprintf(shim_path, sizeof shim_path, "%s/libakshim.so", dir);
+    if (snprintf(shim_path, sizeof shim_path, "%s/libakshim.so", dir) >= (int)sizeof shim_path)
+        return -1;
     return access(akrun_path, X_OK);
 }
 

@@ -59,11 +59,15 @@ void ledger_corrupt(struct ak_ledger *l, const char *db, const MDB_val *key)
 {
     l->stats.internal_errors++;
     int n = key->mv_size > INT_MAX ? INT_MAX : (int)key->mv_size;
-    if (db[0] == 'e' || db[0] == 'r') /* integer keys */
+    const char *k = key->mv_data;
+    if (strcmp(db, "budgets") == 0 && n > 0) { /* scope byte, name, NUL, period */
+        k++;
+        n--;
+    }
+    if (strcmp(db, "events") == 0 || strcmp(db, "reservations") == 0) /* integer keys */
         ak_error("ledger: corrupt record in %s (ignored)", db);
     else
-        ak_error("ledger: corrupt record in %s for '%.*s' (ignored)", db, n,
-                 (const char *)key->mv_data);
+        ak_error("ledger: corrupt record in %s for '%.*s' (ignored)", db, n, k);
 }
 
 bool ledger_name_ok(const char *name)

@@ -40,6 +40,16 @@ static enum ak_err fail_nomem_if(struct cfg_reader *r, const void *p)
     return p ? AK_OK : cfg_nomem(r);
 }
 
+/* Defines name(owner, len) for struct cfg_items: owner->arr = len zeroed items, count = len. */
+#define ITEMS_ALLOC(name, owner_type, arr, count)     \
+    static void *name(void *owner, size_t len)        \
+    {                                                 \
+        struct owner_type *o = owner;                 \
+        o->arr = calloc(len, sizeof *o->arr);         \
+        o->count = o->arr ? len : 0;                  \
+        return o->arr;                                \
+    }
+
 /* ---- budgets and guardrails ---- */
 
 static const struct cfg_field budget_fields[] = {
@@ -102,25 +112,43 @@ static enum ak_err read_threshold(struct cfg_reader *r, yaml_node_t *val, const 
     return AK_OK;
 }
 
+/* A non-empty list of names, each known to `known` and listed once (alert channels, the
+ * members of a shared budget). */
+static enum ak_err read_names(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                              char ***list, size_t *n, const char *what,
+                              bool (*known)(const struct ak_config *cfg, const char *name),
+                              const char *hint)
+{
+    enum ak_err rc = cfg_read_str_list(r, val, path, list, n);
+    if (rc != AK_OK)
+        return rc;
+    if (*n == 0)
+        return cfg_fail(r, val, path, "must name at least one %s", what);
+    for (size_t i = 0; i < *n; i++) {
+        const char *name = (*list)[i];
+        char item[CFG_PATH_MAX];
+        cfg_path_index(item, path, i);
+        if (!known(r->cfg, name))
+            return cfg_fail(r, cfg_seq_item(r, val, i), item, "unknown %s '%s' (%s)", what, name,
+                            hint);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp((*list)[j], name) == 0)
+                return cfg_fail(r, cfg_seq_item(r, val, i), item, "'%s' is listed twice", name);
+    }
+    return AK_OK;
+}
+
+static bool channel_known(const struct ak_config *cfg, const char *name)
+{
+    return ak_config_channel(cfg, name) != NULL;
+}
+
 static enum ak_err read_alert_channels(struct cfg_reader *r, yaml_node_t *val, const char *path,
                                        void *obj)
 {
     struct ak_alert_rule *a = obj;
-    enum ak_err rc = cfg_read_str_list(r, val, path, &a->channels, &a->n_channels);
-    if (rc != AK_OK)
-        return rc;
-    if (a->n_channels == 0)
-        return cfg_fail(r, val, path, "must name at least one channel");
-    for (size_t i = 0; i < a->n_channels; i++) {
-        if (ak_config_channel(r->cfg, a->channels[i]))
-            continue;
-        char item[CFG_PATH_MAX];
-        cfg_path_index(item, path, i);
-        return cfg_fail(r, cfg_seq_item(r, val, i), item,
-                        "unknown channel '%s' (define it under channels, or use kill)",
-                        a->channels[i]);
-    }
-    return AK_OK;
+    return read_names(r, val, path, &a->channels, &a->n_channels, "channel", channel_known,
+                      "define it under channels, or use kill");
 }
 
 static const struct cfg_field alert_fields[] = {
@@ -130,32 +158,14 @@ static const struct cfg_field alert_fields[] = {
     { .key = "template", .kind = CFG_STR, .off = OFF(ak_alert_rule, template) },
 };
 
-static enum ak_err read_alert_list(struct cfg_reader *r, yaml_node_t *val, const char *path,
-                                   struct ak_alert_rule **alerts, size_t *n_alerts)
-{
-    size_t len = 0;
-    enum ak_err rc = cfg_seq_len(r, val, path, &len);
-    if (rc != AK_OK || len == 0)
-        return rc;
-    *alerts = calloc(len, sizeof **alerts);
-    if (!*alerts)
-        return cfg_nomem(r);
-    *n_alerts = len;
-    for (size_t i = 0; i < len && rc == AK_OK; i++) {
-        char item[CFG_PATH_MAX];
-        cfg_path_index(item, path, i);
-        rc = cfg_walk(r, cfg_seq_item(r, val, i), item, alert_fields,
-                      AK_ARRAY_LEN(alert_fields), &(*alerts)[i]);
-    }
-    return rc;
-}
+#define ALERT_ITEMS(alloc_fn)                                                                 \
+    { .elem_size = sizeof(struct ak_alert_rule), .alloc = (alloc_fn), .fields = alert_fields, \
+      .n_fields = AK_ARRAY_LEN(alert_fields) }
 
-static enum ak_err read_agent_alerts(struct cfg_reader *r, yaml_node_t *val, const char *path,
-                                     void *obj)
-{
-    struct ak_agent_cfg *a = obj;
-    return read_alert_list(r, val, path, &a->alerts, &a->n_alerts);
-}
+ITEMS_ALLOC(agent_alerts_alloc, ak_agent_cfg, alerts, n_alerts)
+ITEMS_ALLOC(shared_alerts_alloc, ak_shared_budget, alerts, n_alerts)
+static const struct cfg_items agent_alert_items = ALERT_ITEMS(agent_alerts_alloc);
+static const struct cfg_items shared_alert_items = ALERT_ITEMS(shared_alerts_alloc);
 
 /* ---- on_kill ---- */
 
@@ -210,98 +220,44 @@ static const struct cfg_field on_kill_fields[] = {
 static const struct cfg_field agent_fields[] = {
     { .key = "budget", .kind = CFG_FN, .off = OFF(ak_agent_cfg, budget), .fn = read_budget },
     { .key = "guardrails", .off = OFF(ak_agent_cfg, guardrails), CFG_SUB(guardrail_fields) },
-    { .key = "alerts", .kind = CFG_FN, .fn = read_agent_alerts },
+    { .key = "alerts", .kind = CFG_LIST, .items = &agent_alert_items },
     { .key = "on_kill", .off = OFF(ak_agent_cfg, on_kill), CFG_SUB(on_kill_fields) },
 };
 
-static enum ak_err agent_entry(struct cfg_reader *r, const char *name, yaml_node_t *val,
-                               const char *path, void *obj, size_t i)
-{
-    struct ak_config *cfg = obj;
-    struct ak_agent_cfg *a = &cfg->agents[i];
-    cfg->n_agents = i + 1;
-    a->name = strdup(name);
-    enum ak_err rc = fail_nomem_if(r, a->name);
-    if (rc == AK_OK)
-        rc = cfg_walk(r, val, path, agent_fields, AK_ARRAY_LEN(agent_fields), a);
-    return rc;
-}
-
-static enum ak_err read_agents(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
-{
-    struct ak_config *cfg = obj;
-    size_t n = cfg_map_len(val);
-    if (n) {
-        cfg->agents = calloc(n, sizeof *cfg->agents);
-        if (!cfg->agents)
-            return cfg_nomem(r);
-    }
-    return cfg_walk_named(r, val, path, "agent", agent_entry, cfg);
-}
+ITEMS_ALLOC(agents_alloc, ak_config, agents, n_agents)
+static const struct cfg_items agent_items = {
+    .elem_size = sizeof(struct ak_agent_cfg), .alloc = agents_alloc, .fields = agent_fields,
+    .n_fields = AK_ARRAY_LEN(agent_fields), .name_off = OFF(ak_agent_cfg, name), .what = "agent",
+};
 
 /* ---- shared budgets ---- */
+
+static bool agent_known(const struct ak_config *cfg, const char *name)
+{
+    return ak_config_agent(cfg, name) != NULL;
+}
 
 static enum ak_err read_shared_members(struct cfg_reader *r, yaml_node_t *val, const char *path,
                                        void *obj)
 {
     struct ak_shared_budget *s = obj;
-    enum ak_err rc = cfg_read_str_list(r, val, path, &s->agents, &s->n_agents);
-    if (rc != AK_OK)
-        return rc;
-    if (s->n_agents == 0)
-        return cfg_fail(r, val, path, "must list at least one agent");
-    for (size_t i = 0; i < s->n_agents; i++) {
-        char item[CFG_PATH_MAX];
-        cfg_path_index(item, path, i);
-        if (!ak_config_agent(r->cfg, s->agents[i]))
-            return cfg_fail(r, cfg_seq_item(r, val, i), item,
-                            "unknown agent '%s' (list it under agents first)", s->agents[i]);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(s->agents[j], s->agents[i]) == 0)
-                return cfg_fail(r, cfg_seq_item(r, val, i), item, "agent '%s' is listed twice",
-                                s->agents[i]);
-    }
-    return AK_OK;
-}
-
-static enum ak_err read_shared_alerts(struct cfg_reader *r, yaml_node_t *val, const char *path,
-                                      void *obj)
-{
-    struct ak_shared_budget *s = obj;
-    return read_alert_list(r, val, path, &s->alerts, &s->n_alerts);
+    return read_names(r, val, path, &s->agents, &s->n_agents, "agent", agent_known,
+                      "list it under agents first");
 }
 
 static const struct cfg_field shared_fields[] = {
     { .key = "budget", .kind = CFG_FN, .off = OFF(ak_shared_budget, budget), .required = true,
       .fn = read_budget },
     { .key = "agents", .kind = CFG_FN, .required = true, .fn = read_shared_members },
-    { .key = "alerts", .kind = CFG_FN, .fn = read_shared_alerts },
+    { .key = "alerts", .kind = CFG_LIST, .items = &shared_alert_items },
 };
 
-static enum ak_err shared_entry(struct cfg_reader *r, const char *name, yaml_node_t *val,
-                                const char *path, void *obj, size_t i)
-{
-    struct ak_config *cfg = obj;
-    struct ak_shared_budget *s = &cfg->shared[i];
-    cfg->n_shared = i + 1;
-    s->name = strdup(name);
-    enum ak_err rc = fail_nomem_if(r, s->name);
-    if (rc == AK_OK)
-        rc = cfg_walk(r, val, path, shared_fields, AK_ARRAY_LEN(shared_fields), s);
-    return rc;
-}
-
-static enum ak_err read_shared(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
-{
-    struct ak_config *cfg = obj;
-    size_t n = cfg_map_len(val);
-    if (n) {
-        cfg->shared = calloc(n, sizeof *cfg->shared);
-        if (!cfg->shared)
-            return cfg_nomem(r);
-    }
-    return cfg_walk_named(r, val, path, "shared budget", shared_entry, cfg);
-}
+ITEMS_ALLOC(shared_alloc, ak_config, shared, n_shared)
+static const struct cfg_items shared_items = {
+    .elem_size = sizeof(struct ak_shared_budget), .alloc = shared_alloc, .fields = shared_fields,
+    .n_fields = AK_ARRAY_LEN(shared_fields), .name_off = OFF(ak_shared_budget, name),
+    .what = "shared budget",
+};
 
 /* ---- channels ---- */
 
@@ -373,18 +329,14 @@ static enum ak_err channel_type(struct cfg_reader *r, yaml_node_t *val, const ch
     return rc;
 }
 
-static enum ak_err channel_entry(struct cfg_reader *r, const char *name, yaml_node_t *val,
-                                 const char *path, void *obj, size_t i)
+/* Reads one channel; its name is already set. */
+static enum ak_err read_channel(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                void *obj)
 {
-    struct ak_config *cfg = obj;
-    struct ak_channel *c = &cfg->channels[i];
-    cfg->n_channels = i + 1;
-    if (strcmp(name, KILL_CHANNEL_NAME) == 0)
+    struct ak_channel *c = obj;
+    if (strcmp(c->name, KILL_CHANNEL_NAME) == 0)
         return cfg_fail(r, val, path, "'kill' is a built-in channel and cannot be redefined");
-    c->name = strdup(name);
-    enum ak_err rc = fail_nomem_if(r, c->name);
-    if (rc == AK_OK)
-        rc = channel_type(r, val, path, c);
+    enum ak_err rc = channel_type(r, val, path, c);
     if (rc == AK_OK)
         rc = cfg_walk(r, val, path, channel_schemas[c->type].fields,
                       channel_schemas[c->type].n, c);
@@ -395,18 +347,11 @@ static enum ak_err channel_entry(struct cfg_reader *r, const char *name, yaml_no
     return rc;
 }
 
-static enum ak_err read_channels(struct cfg_reader *r, yaml_node_t *val, const char *path,
-                                 void *obj)
-{
-    struct ak_config *cfg = obj;
-    size_t n = cfg_map_len(val);
-    if (n) {
-        cfg->channels = calloc(n, sizeof *cfg->channels);
-        if (!cfg->channels)
-            return cfg_nomem(r);
-    }
-    return cfg_walk_named(r, val, path, "channel", channel_entry, cfg);
-}
+ITEMS_ALLOC(channels_alloc, ak_config, channels, n_channels)
+static const struct cfg_items channel_items = {
+    .elem_size = sizeof(struct ak_channel), .alloc = channels_alloc, .read_item = read_channel,
+    .name_off = OFF(ak_channel, name), .what = "channel",
+};
 
 /* ---- identity ---- */
 
@@ -421,28 +366,14 @@ static const struct cfg_field rule_fields[] = {
     { .key = "agent", .kind = CFG_STR, .off = OFF(ak_identity_rule, agent), .required = true },
 };
 
-static enum ak_err read_rules(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
-{
-    struct ak_config *cfg = obj;
-    size_t len = 0;
-    enum ak_err rc = cfg_seq_len(r, val, path, &len);
-    if (rc != AK_OK || len == 0)
-        return rc;
-    cfg->identity_rules = calloc(len, sizeof *cfg->identity_rules);
-    if (!cfg->identity_rules)
-        return cfg_nomem(r);
-    cfg->n_identity_rules = len;
-    for (size_t i = 0; i < len && rc == AK_OK; i++) {
-        char item[CFG_PATH_MAX];
-        cfg_path_index(item, path, i);
-        rc = cfg_walk(r, cfg_seq_item(r, val, i), item, rule_fields, AK_ARRAY_LEN(rule_fields),
-                      &cfg->identity_rules[i]);
-    }
-    return rc;
-}
+ITEMS_ALLOC(rules_alloc, ak_config, identity_rules, n_identity_rules)
+static const struct cfg_items rule_items = {
+    .elem_size = sizeof(struct ak_identity_rule), .alloc = rules_alloc, .fields = rule_fields,
+    .n_fields = AK_ARRAY_LEN(rule_fields),
+};
 
 static const struct cfg_field identity_fields[] = {
-    { .key = "rules", .kind = CFG_FN, .fn = read_rules },
+    { .key = "rules", .kind = CFG_LIST, .items = &rule_items },
     { .key = "default", .kind = CFG_STR, .off = OFF(ak_config, identity_default) },
 };
 
@@ -489,25 +420,11 @@ static const struct cfg_field host_fields[] = {
       .fn = read_provider },
 };
 
-static enum ak_err read_hosts(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
-{
-    struct ak_config *cfg = obj;
-    size_t len = 0;
-    enum ak_err rc = cfg_seq_len(r, val, path, &len);
-    if (rc != AK_OK || len == 0)
-        return rc;
-    cfg->hosts = calloc(len, sizeof *cfg->hosts);
-    if (!cfg->hosts)
-        return cfg_nomem(r);
-    cfg->n_hosts = len;
-    for (size_t i = 0; i < len && rc == AK_OK; i++) {
-        char item[CFG_PATH_MAX];
-        cfg_path_index(item, path, i);
-        rc = cfg_walk(r, cfg_seq_item(r, val, i), item, host_fields, AK_ARRAY_LEN(host_fields),
-                      &cfg->hosts[i]);
-    }
-    return rc;
-}
+ITEMS_ALLOC(hosts_alloc, ak_config, hosts, n_hosts)
+static const struct cfg_items host_items = {
+    .elem_size = sizeof(struct ak_host), .alloc = hosts_alloc, .fields = host_fields,
+    .n_fields = AK_ARRAY_LEN(host_fields),
+};
 
 /* ---- pricing ---- */
 
@@ -523,35 +440,30 @@ static const struct cfg_field override_fields[] = {
     PRICE(reasoning_per_mtok, false),
 };
 
-static enum ak_err read_overrides(struct cfg_reader *r, yaml_node_t *val, const char *path,
-                                  void *obj)
+/* Optional prices start as "not given". */
+static void *overrides_alloc(void *owner, size_t len)
 {
-    struct ak_config *cfg = obj;
-    size_t len = 0;
-    enum ak_err rc = cfg_seq_len(r, val, path, &len);
-    if (rc != AK_OK || len == 0)
-        return rc;
+    struct ak_config *cfg = owner;
     cfg->price_overrides = calloc(len, sizeof *cfg->price_overrides);
-    if (!cfg->price_overrides)
-        return cfg_nomem(r);
-    cfg->n_price_overrides = len;
-    for (size_t i = 0; i < len && rc == AK_OK; i++) {
+    cfg->n_price_overrides = cfg->price_overrides ? len : 0;
+    for (size_t i = 0; i < cfg->n_price_overrides; i++) {
         struct ak_price_override *o = &cfg->price_overrides[i];
         o->cached_input_per_mtok = o->cache_write_per_mtok = o->reasoning_per_mtok =
             PRICE_NOT_GIVEN;
-        char item[CFG_PATH_MAX];
-        cfg_path_index(item, path, i);
-        rc = cfg_walk(r, cfg_seq_item(r, val, i), item, override_fields,
-                      AK_ARRAY_LEN(override_fields), o);
     }
-    return rc;
+    return cfg->price_overrides;
 }
+
+static const struct cfg_items override_items = {
+    .elem_size = sizeof(struct ak_price_override), .alloc = overrides_alloc,
+    .fields = override_fields, .n_fields = AK_ARRAY_LEN(override_fields),
+};
 
 static const struct cfg_field pricing_fields[] = {
     { .key = "file", .kind = CFG_STR, .off = OFF(ak_config, pricing_file) },
     { .key = "unknown_model", .kind = CFG_CHOICE, .off = OFF(ak_config, unknown_model),
       .names = unknown_model_names },
-    { .key = "overrides", .kind = CFG_FN, .fn = read_overrides },
+    { .key = "overrides", .kind = CFG_LIST, .items = &override_items },
 };
 
 /* ---- exporters ---- */
@@ -653,12 +565,12 @@ static const struct cfg_field root_fields[] = {
     { .key = "on_error", .kind = CFG_CHOICE, .off = OFF(ak_config, on_error),
       .names = on_error_names },
     { .key = "identity", CFG_SUB(identity_fields) },
-    { .key = "hosts", .kind = CFG_FN, .fn = read_hosts },
+    { .key = "hosts", .kind = CFG_LIST, .items = &host_items },
     { .key = "pricing", CFG_SUB(pricing_fields) },
-    { .key = "channels", .kind = CFG_FN, .fn = read_channels },
+    { .key = "channels", .kind = CFG_NAMED, .items = &channel_items },
     { .key = "defaults", .off = OFF(ak_config, defaults), CFG_SUB(agent_fields) },
-    { .key = "agents", .kind = CFG_FN, .fn = read_agents },
-    { .key = "shared_budgets", .kind = CFG_FN, .fn = read_shared },
+    { .key = "agents", .kind = CFG_NAMED, .items = &agent_items },
+    { .key = "shared_budgets", .kind = CFG_NAMED, .items = &shared_items },
     { .key = "exporters", CFG_SUB(exporter_fields) },
     { .key = "collector", CFG_SUB(collector_fields) },
     { .key = "limits", CFG_SUB(limits_fields) },

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
 
@@ -72,9 +73,9 @@ static const char *node_kind(const yaml_node_t *n)
 
 static enum ak_err open_syntax_error(struct cfg_reader *r, const yaml_parser_t *p)
 {
-    snprintf(r->err, r->errlen, "%s:%zu: syntax error: %s%s%s", r->file,
+    snprintf(r->err, r->errlen, "%s:%zu: syntax error: %s%s%s%s", r->file,
              p->problem_mark.line + 1, p->problem ? p->problem : "malformed YAML",
-             p->context ? " " : "", p->context ? p->context : "");
+             p->context ? " (" : "", p->context ? p->context : "", p->context ? ")" : "");
     return AK_ERR_CONFIG;
 }
 
@@ -101,6 +102,12 @@ enum ak_err cfg_open(struct cfg_reader *r, const char *file)
     bool have_parser = false;
     r->file = file;
     FILE *f = fopen(file, "r");
+    struct stat st;
+    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        f = NULL;
+        errno = EISDIR;
+    }
     if (!f) {
         snprintf(r->err, r->errlen, "%s: cannot open: %s", file, strerror(errno));
         return AK_ERR_IO;
@@ -160,7 +167,7 @@ static size_t var_name_len(const char *s)
     return n;
 }
 
-enum ak_err cfg_interpolate(const char *text, char **out)
+static enum ak_err cfg_interpolate(const char *text, char **out)
 {
     enum ak_err rc = AK_OK;
     struct ak_buf b = { 0 };
@@ -241,7 +248,8 @@ enum ak_err cfg_read_int(struct cfg_reader *r, yaml_node_t *n, const char *path,
     return rc;
 }
 
-enum ak_err cfg_read_usd(struct cfg_reader *r, yaml_node_t *n, const char *path, int64_t *dst)
+static enum ak_err cfg_read_usd(struct cfg_reader *r, yaml_node_t *n, const char *path,
+                                int64_t *dst)
 {
     char *s = NULL;
     int64_t micros = 0;
@@ -275,7 +283,8 @@ enum ak_err cfg_read_double(struct cfg_reader *r, yaml_node_t *n, const char *pa
     return rc;
 }
 
-enum ak_err cfg_read_bool(struct cfg_reader *r, yaml_node_t *n, const char *path, bool *dst)
+static enum ak_err cfg_read_bool(struct cfg_reader *r, yaml_node_t *n, const char *path,
+                                 bool *dst)
 {
     static const char *const yes[] = { "true", "yes", "on", NULL };
     static const char *const no[] = { "false", "no", "off", NULL };
@@ -331,7 +340,8 @@ enum ak_err cfg_read_choice(struct cfg_reader *r, yaml_node_t *n, const char *pa
 
 /* ---- lists ---- */
 
-enum ak_err cfg_seq_len(struct cfg_reader *r, yaml_node_t *n, const char *path, size_t *len)
+static enum ak_err cfg_seq_len(struct cfg_reader *r, yaml_node_t *n, const char *path,
+                               size_t *len)
 {
     *len = 0;
     if (!n || cfg_is_null(n))
@@ -387,7 +397,7 @@ static yaml_node_pair_t *map_pairs(const yaml_node_t *map, size_t *n)
     return map->data.mapping.pairs.start;
 }
 
-size_t cfg_map_len(const yaml_node_t *map)
+static size_t cfg_map_len(const yaml_node_t *map)
 {
     size_t n = 0;
     if (map && map->type == YAML_MAPPING_NODE)
@@ -487,6 +497,11 @@ static enum ak_err walk_number(struct cfg_reader *r, yaml_node_t *val, const cha
     return AK_OK;
 }
 
+static enum ak_err cfg_read_list(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                 const struct cfg_items *spec, void *owner);
+static enum ak_err cfg_read_named(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                  const struct cfg_items *spec, void *owner);
+
 static enum ak_err walk_field(struct cfg_reader *r, yaml_node_t *val, const char *path,
                               const struct cfg_field *f, void *obj)
 {
@@ -501,6 +516,8 @@ static enum ak_err walk_field(struct cfg_reader *r, yaml_node_t *val, const char
     case CFG_BOOL: return cfg_read_bool(r, val, path, (bool *)target);
     case CFG_CHOICE: return cfg_read_choice(r, val, path, f->names, (int *)target);
     case CFG_MAP: return cfg_walk(r, val, path, f->sub, f->n_sub, target);
+    case CFG_LIST: return cfg_read_list(r, val, path, f->items, target);
+    case CFG_NAMED: return cfg_read_named(r, val, path, f->items, target);
     case CFG_FN: return f->fn(r, val, path, target);
     case CFG_SKIP: return AK_OK;
     }
@@ -534,6 +551,9 @@ enum ak_err cfg_walk(struct cfg_reader *r, yaml_node_t *map, const char *path,
     return AK_OK;
 }
 
+typedef enum ak_err (*cfg_entry_fn)(struct cfg_reader *r, const char *name, yaml_node_t *val,
+                                    const char *path, void *obj, size_t i);
+
 /* Fills names[0..i) as it goes so that later entries can be checked against earlier ones. */
 static enum ak_err named_entry(struct cfg_reader *r, yaml_node_t *key, yaml_node_t *val,
                                const char *path, const char *what, char **names, size_t i,
@@ -556,8 +576,8 @@ static enum ak_err named_entry(struct cfg_reader *r, yaml_node_t *key, yaml_node
     return fn(r, names[i], val, child, obj, i);
 }
 
-enum ak_err cfg_walk_named(struct cfg_reader *r, yaml_node_t *map, const char *path,
-                           const char *what, cfg_entry_fn fn, void *obj)
+static enum ak_err walk_named(struct cfg_reader *r, yaml_node_t *map, const char *path,
+                              const char *what, cfg_entry_fn fn, void *obj)
 {
     if (!map || cfg_is_null(map))
         return AK_OK;
@@ -576,4 +596,62 @@ enum ak_err cfg_walk_named(struct cfg_reader *r, yaml_node_t *map, const char *p
                          i, fn, obj);
     free_str_list(names, n);
     return rc;
+}
+
+/* ---- arrays of items ---- */
+
+static enum ak_err read_item(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                             const struct cfg_items *spec, void *item)
+{
+    if (spec->read_item)
+        return spec->read_item(r, val, path, item);
+    return cfg_walk(r, val, path, spec->fields, spec->n_fields, item);
+}
+
+static enum ak_err cfg_read_list(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                 const struct cfg_items *spec, void *owner)
+{
+    size_t len = 0;
+    enum ak_err rc = cfg_seq_len(r, val, path, &len);
+    if (rc != AK_OK || len == 0)
+        return rc;
+    char *base = spec->alloc(owner, len);
+    if (!base)
+        return cfg_nomem(r);
+    for (size_t i = 0; i < len && rc == AK_OK; i++) {
+        char item[CFG_PATH_MAX];
+        cfg_path_index(item, path, i);
+        rc = read_item(r, cfg_seq_item(r, val, i), item, spec, base + i * spec->elem_size);
+    }
+    return rc;
+}
+
+struct named_items {
+    const struct cfg_items *spec;
+    char *base;
+};
+
+static enum ak_err named_item(struct cfg_reader *r, const char *name, yaml_node_t *val,
+                              const char *path, void *obj, size_t i)
+{
+    const struct named_items *n = obj;
+    char *item = n->base + i * n->spec->elem_size;
+    char **name_dst = (char **)(item + n->spec->name_off);
+    *name_dst = strdup(name);
+    if (!*name_dst)
+        return cfg_nomem(r);
+    return read_item(r, val, path, n->spec, item);
+}
+
+static enum ak_err cfg_read_named(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                  const struct cfg_items *spec, void *owner)
+{
+    struct named_items n = { spec, NULL };
+    size_t len = cfg_map_len(val);
+    if (len) {
+        n.base = spec->alloc(owner, len);
+        if (!n.base)
+            return cfg_nomem(r);
+    }
+    return walk_named(r, val, path, spec->what, named_item, &n);
 }

@@ -42,25 +42,19 @@ void cfg_path_index(char out[CFG_PATH_MAX], const char *parent, size_t i);
 /* A plain empty / "~" / "null" scalar: a key given without a value. */
 bool cfg_is_null(const yaml_node_t *n);
 
-/* ${VAR} in text replaced from the environment (unset = ""). *out is malloc'ed. */
-enum ak_err cfg_interpolate(const char *text, char **out);
-
-/* Scalar readers: each refuses a non-scalar and writes the value only on success. */
+/* Scalar readers: ${VAR} is replaced from the environment (unset = ""); each refuses a
+ * non-scalar and writes the value only on success. */
 enum ak_err cfg_read_text(struct cfg_reader *r, yaml_node_t *n, const char *path, char **out);
 enum ak_err cfg_read_str(struct cfg_reader *r, yaml_node_t *n, const char *path, char **dst);
 enum ak_err cfg_read_int(struct cfg_reader *r, yaml_node_t *n, const char *path, int64_t min,
                          int64_t max, int64_t *dst);
-enum ak_err cfg_read_usd(struct cfg_reader *r, yaml_node_t *n, const char *path, int64_t *dst);
 enum ak_err cfg_read_double(struct cfg_reader *r, yaml_node_t *n, const char *path, double *dst);
-enum ak_err cfg_read_bool(struct cfg_reader *r, yaml_node_t *n, const char *path, bool *dst);
 /* names is NULL-terminated; *dst is the index of the match. */
 enum ak_err cfg_read_choice(struct cfg_reader *r, yaml_node_t *n, const char *path,
                             const char *const *names, int *dst);
 enum ak_err cfg_read_str_list(struct cfg_reader *r, yaml_node_t *n, const char *path,
                               char ***list, size_t *count);
-
-/* Sequences: a null value is an empty list. */
-enum ak_err cfg_seq_len(struct cfg_reader *r, yaml_node_t *n, const char *path, size_t *len);
+/* Item i of a list node. */
 yaml_node_t *cfg_seq_item(struct cfg_reader *r, yaml_node_t *seq, size_t i);
 
 /* ---- tables of fields ---- */
@@ -75,11 +69,14 @@ enum cfg_kind {
     CFG_BOOL,     /* bool */
     CFG_CHOICE,   /* an enum (int-sized) from .names */
     CFG_MAP,      /* a nested map read with the .sub table into the target */
+    CFG_LIST,     /* a list of maps: cfg_read_list(.items), owner = the target */
+    CFG_NAMED,    /* a map of named maps: cfg_read_named(.items), owner = the target */
     CFG_FN,       /* .fn(target) does the work; off 0 hands it the whole obj */
     CFG_SKIP,     /* known key, read elsewhere */
 };
 
 struct cfg_reader;
+struct cfg_items;
 typedef enum ak_err (*cfg_field_fn)(struct cfg_reader *r, yaml_node_t *val, const char *path,
                                     void *obj);
 
@@ -93,6 +90,7 @@ struct cfg_field {
     cfg_field_fn fn;            /* CFG_FN */
     const struct cfg_field *sub; /* CFG_MAP */
     size_t n_sub;
+    const struct cfg_items *items; /* CFG_LIST, CFG_NAMED */
 };
 #define CFG_SUB(table) .kind = CFG_MAP, .sub = (table), .n_sub = AK_ARRAY_LEN(table)
 
@@ -103,14 +101,19 @@ enum ak_err cfg_walk(struct cfg_reader *r, yaml_node_t *map, const char *path,
 /* The value of `key` in a map, or NULL. */
 yaml_node_t *cfg_map_get(struct cfg_reader *r, yaml_node_t *map, const char *key);
 
-/* A map of user-chosen names (agents, channels, shared budgets): calls fn for each entry with
- * the interpolated name; refuses empty and duplicate names ("duplicate <what> name"). */
-typedef enum ak_err (*cfg_entry_fn)(struct cfg_reader *r, const char *name, yaml_node_t *val,
-                                    const char *path, void *obj, size_t i);
-enum ak_err cfg_walk_named(struct cfg_reader *r, yaml_node_t *map, const char *path,
-                           const char *what, cfg_entry_fn fn, void *obj);
-/* Number of entries of a map (0 for anything else): callers size their arrays with it. */
-size_t cfg_map_len(const yaml_node_t *map);
+/* An array section, read by a CFG_LIST field (a list of maps: hosts, alerts...) or a
+ * CFG_NAMED one (user-chosen names to maps: agents, channels, shared budgets; each name is
+ * interpolated and stored before its item is read; empty and duplicate names are refused). */
+struct cfg_items {
+    size_t elem_size;
+    /* Allocates len zeroed items, presets them, attaches them (and len) to owner; NULL = OOM. */
+    void *(*alloc)(void *owner, size_t len);
+    const struct cfg_field *fields;   /* each item's keys ... */
+    size_t n_fields;
+    cfg_field_fn read_item;           /* ... or this reads an item (obj = the item) */
+    size_t name_off;                  /* named maps: offset of the item's char *name */
+    const char *what;                 /* named maps: "agent" in "duplicate agent name" */
+};
 
 /* Shared inside the module: sets collector_socket to <state_dir>/collector.sock when unset. */
 enum ak_err cfg_default_socket(struct ak_config *cfg);

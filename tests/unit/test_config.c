@@ -252,6 +252,7 @@ static void test_choices_and_sections(void **state)
         "limits: { max_body_bytes: 1024 }\n"
         "privacy: { save_prompts: yes }\n"
         "collector: { alert_cooldown: 0 }\n"
+        "identity:\n"   /* a key without a value is as if it were missing */
         "agents:\n"
         "  a: { on_kill: { signal: 9 } }\n"
         "  b: { on_kill: { signal: SIGUSR1 } }\n"
@@ -370,6 +371,8 @@ static void test_missing_file(void **state)
     assert_int_equal(rc, AK_ERR_IO);
     assert_string_equal(err, "/nonexistent/ak.yaml: cannot open: No such file or directory");
     assert_ptr_equal(cfg, (struct ak_config *)&err);
+    assert_int_equal(ak_config_load("/tmp", &cfg, err, sizeof err), AK_ERR_IO);
+    assert_string_equal(err, "/tmp: cannot open: Is a directory");
 }
 
 struct refusal {
@@ -412,9 +415,9 @@ static const struct refusal refusals[] = {
     { "threshold_zero", SLACK_S "agents:\n  bot:\n    alerts:\n"
       "      - { threshold: 0, channels: [s] }\n", 6, "agents.bot.alerts[0].threshold",
       "(0, 1]" },
-    { "threshold_above_one", SLACK_S "defaults:\n  alerts:\n      - { threshold: 0.5, channels: [s] }\n"
-      "      - { threshold: 1.5, channels: [s] }\n", 6, "defaults.alerts[1].threshold",
-      "(0, 1]" },
+    { "threshold_above_one", SLACK_S "defaults:\n  alerts:\n"
+      "      - { threshold: 0.5, channels: [s] }\n      - { threshold: 1.5, channels: [s] }\n",
+      6, "defaults.alerts[1].threshold", "(0, 1]" },
     { "unknown_mode", "mode: block\n", 1, "mode", "unknown value 'block'" },
     { "unknown_on_error", "version: 1\non_error: maybe\n", 2, "on_error",
       "unknown value 'maybe'" },
@@ -436,6 +439,11 @@ static const struct refusal refusals[] = {
     { "shared_unknown_agent", "agents:\n  a: {}\nshared_budgets:\n  team:\n"
       "    budget: { limit: 5 }\n    agents:\n      - a\n      - ghost\n", 8,
       "shared_budgets.team.agents[1]", "unknown agent 'ghost'" },
+    { "channel_listed_twice", SLACK_S "defaults:\n  alerts:\n"
+      "    - { threshold: 1, channels: [s, kill, s] }\n", 5, "defaults.alerts[0].channels[2]",
+      "listed twice" },
+    { "no_alert_channels", "defaults:\n  alerts:\n    - threshold: 1\n      channels: []\n", 4,
+      "defaults.alerts[0].channels", "at least one channel" },
     { "duplicate_agent", "agents:\n  a: {}\n  b: {}\n  a: {}\n", 4, "agents.a",
       "duplicate agent name" },
     { "unknown_signal", "agents:\n  a:\n    on_kill: { signal: STOP }\n", 3,

@@ -16,6 +16,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 
 #include "core/event.h"
@@ -374,6 +375,106 @@ static void test_status_table_no_colour_in_a_pipe(void **state)
     assert_int_equal(head_period - r.out, strstr(row, day) - (row + 1));
     assert_non_null(strstr(r.out, "research-team"));
     tp_result_free(&r);
+}
+
+/* Runs `akctl status` on a pseudo-terminal (so stdout is a tty) and returns what it wrote. */
+static void status_on_tty(const struct fixture *fx, const char *no_color, char *buf, size_t cap)
+{
+    int master = -1;
+    size_t used = 0;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (no_color ? setenv("NO_COLOR", no_color, 1) : unsetenv("NO_COLOR"))
+            _exit(125);
+        execl(akctl_path, akctl_path, "--state-dir", fx->state, "--config", fx->config,
+              "status", (char *)NULL);
+        _exit(126);
+    }
+    for (;;) {                         /* EIO once the child has exited and closed the tty */
+        ssize_t r = read(master, buf + used, cap - 1 - used);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || (used += (size_t)r) + 1 >= cap)
+            break;
+    }
+    buf[used] = '\0';
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    close(master);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* The line of buf that contains needle (copied into line). */
+static const char *line_with(const char *buf, const char *needle, char *line, size_t len)
+{
+    const char *at = strstr(buf, needle);
+    assert_non_null(at);
+    const char *start = at;
+    while (start > buf && start[-1] != '\n')
+        start--;
+    snprintf(line, len, "%.*s", (int)strcspn(start, "\r\n"), start);
+    return line;
+}
+
+static void test_status_colour_on_a_tty(void **state)
+{
+    struct fixture *fx = *state;
+    char buf[16 * 1024], line[1024];
+    struct tp_result r = akctl(fx, "suspend", "writer-bot", NULL);
+    assert_int_equal(r.code, 0);
+    tp_result_free(&r);
+    int64_t cost, calls;
+    fx_sum(fx, "research-bot", today_start(fx), &cost, &calls);
+    assert_true(cost * 100 >= USD(RESEARCH_LIMIT) * 70);    /* the fixture is above 70 % */
+
+    status_on_tty(fx, NULL, buf, sizeof buf);
+    assert_non_null(strstr(line_with(buf, "research-bot", line, sizeof line), "\033[33m"));
+    assert_non_null(strstr(line_with(buf, "writer-bot ", line, sizeof line), "\033[31m"));
+    assert_null(strchr(line_with(buf, "adhoc-bot", line, sizeof line), '\033'));
+
+    status_on_tty(fx, "1", buf, sizeof buf);
+    assert_non_null(strstr(buf, "research-bot"));
+    assert_null(strchr(buf, '\033'));
+}
+
+static void test_config_and_state_dir_sources(void **state)
+{
+    struct fixture *fx = *state;
+    char cfg_env[PATH_MAX + 32], state_env[PATH_MAX + 32];
+    struct tp_result r;
+    assert_true(snprintf(cfg_env, sizeof cfg_env, "AGENTKAVACH_CONFIG=%s", fx->config) < (int)sizeof cfg_env);
+    assert_true(snprintf(state_env, sizeof state_env, "AGENTKAVACH_STATE_DIR=%s", fx->state) < (int)sizeof state_env);
+
+    /* both from the environment */
+    char *argv[] = { akctl_path, "status", "--json", NULL };
+    char *env[] = { cfg_env, state_env, fx->now_env, NULL };
+    assert_true(tp_run(argv, env, &r));
+    assert_int_equal(r.code, 0);
+    cJSON *root = cJSON_Parse(r.out);
+    assert_non_null(root);
+    assert_string_equal(str(root, "state_dir"), fx->state);
+    assert_true(fabs(num(status_agent(root, "writer-bot"), "limit_usd") - WRITER_LIMIT) < EPS);
+    cJSON_Delete(root);
+    tp_result_free(&r);
+
+    /* an explicit config that does not exist is refused; a missing default is not */
+    char missing[PATH_MAX + 16];
+    assert_true(snprintf(missing, sizeof missing, "%s/none.yaml", fx->dir) < (int)sizeof missing);
+    char *argv2[] = { akctl_path, "--config", missing, "status", NULL };
+    assert_true(tp_run(argv2, env, &r));
+    assert_fails(r, 1, missing);
+    if (access(AK_DEFAULT_CONFIG_PATH, F_OK) != 0) {
+        char *env2[] = { "AGENTKAVACH_CONFIG=", state_env, NULL };
+        assert_true(tp_run(argv, env2, &r));
+        assert_int_equal(r.code, 0);
+        root = cJSON_Parse(r.out);
+        assert_non_null(root);
+        assert_non_null(find_named(cJSON_GetObjectItemCaseSensitive(root, "agents"), "agent", "adhoc-bot"));
+        assert_null(find_named(cJSON_GetObjectItemCaseSensitive(root, "shared_budgets"), "name", "research-team"));
+        cJSON_Delete(root);
+        tp_result_free(&r);
+    }
 }
 
 /* ---- budget, suspend, resume, reset ---- */
@@ -853,6 +954,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_status_json_shape_and_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_table_no_colour_in_a_pipe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_colour_on_a_tty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_and_state_dir_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_set_then_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspend_all_then_resume_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspend_one_agent_now, setup, teardown),

@@ -12,7 +12,6 @@
 
 #include "core/config_read.h"
 
-#define CONFIG_VERSION          1
 #define DEFAULT_IDENTITY        "{exe}"
 #define DEFAULT_JSONL_MAX_BYTES (64LL * 1024 * 1024)
 #define DEFAULT_JSONL_KEEP      5
@@ -21,7 +20,6 @@
 #define DEFAULT_OUTBOX_MAX      1000000
 #define DEFAULT_ALERT_COOLDOWN  300
 #define COLLECTOR_SOCKET_NAME   "collector.sock"
-#define KILL_CHANNEL_NAME       "kill"
 
 /* ---- defaults ---- */
 
@@ -43,7 +41,7 @@ enum ak_err ak_config_defaults(struct ak_config **out)
     struct ak_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return AK_ERR_NOMEM;
-    cfg->version = CONFIG_VERSION;
+    cfg->version = CFG_VERSION;
     cfg->mode = AK_MODE_ENFORCE;
     cfg->on_error = AK_ON_ERROR_OPEN;
     cfg->unknown_model = AK_UNKNOWN_ALLOW;
@@ -193,7 +191,7 @@ const struct ak_agent_cfg *ak_config_agent_or_default(const struct ak_config *cf
 
 /* "kill" is built in: usable in alerts without a definition (it suspends the agent). */
 static const struct ak_channel kill_channel = {
-    .name = (char *)KILL_CHANNEL_NAME,
+    .name = (char *)CFG_KILL_CHANNEL,
     .type = AK_CHAN_KILL,
 };
 
@@ -204,7 +202,7 @@ const struct ak_channel *ak_config_channel(const struct ak_config *cfg, const ch
     for (size_t i = 0; cfg && i < cfg->n_channels; i++)
         if (cfg->channels[i].name && strcmp(cfg->channels[i].name, name) == 0)
             return &cfg->channels[i];
-    return strcmp(name, KILL_CHANNEL_NAME) == 0 ? &kill_channel : NULL;
+    return strcmp(name, CFG_KILL_CHANNEL) == 0 ? &kill_channel : NULL;
 }
 
 /* "*.suffix" matches any name ending in ".suffix" (not the bare suffix); else exact. */

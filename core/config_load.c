@@ -17,12 +17,10 @@
 
 #include "core/config_read.h"
 
-#define CONFIG_VERSION        1
 #define PORT_MAX              65535
 #define DEFAULT_JSONL_PATH    "/var/log/agentkavach/events.jsonl"
 #define DEFAULT_OTLP_ENDPOINT "http://127.0.0.1:4318"
 #define DEFAULT_PD_EVENTS_URL "https://events.pagerduty.com/v2/enqueue"
-#define KILL_CHANNEL_NAME     "kill"
 #define PRICE_NOT_GIVEN       (-1.0)
 
 #define OFF(type, field) offsetof(struct type, field)
@@ -334,7 +332,7 @@ static enum ak_err read_channel(struct cfg_reader *r, yaml_node_t *val, const ch
                                 void *obj)
 {
     struct ak_channel *c = obj;
-    if (strcmp(c->name, KILL_CHANNEL_NAME) == 0)
+    if (strcmp(c->name, CFG_KILL_CHANNEL) == 0)
         return cfg_fail(r, val, path, "'kill' is a built-in channel and cannot be redefined");
     enum ak_err rc = channel_type(r, val, path, c);
     if (rc == AK_OK)
@@ -551,9 +549,9 @@ static enum ak_err read_version(struct cfg_reader *r, yaml_node_t *val, const ch
     enum ak_err rc = cfg_read_int(r, val, path, INT_MIN, INT_MAX, &v);
     if (rc != AK_OK)
         return rc;
-    if (v != CONFIG_VERSION)
+    if (v != CFG_VERSION)
         return cfg_fail(r, val, path, "must be %d (the only version this build reads), not %lld",
-                        CONFIG_VERSION, (long long)v);
+                        CFG_VERSION, (long long)v);
     *(int *)obj = (int)v;
     return AK_OK;
 }

@@ -13,7 +13,9 @@
 
 #include "core/config.h"
 
-#define CFG_PATH_MAX 256   /* longest key path kept in messages ("agents.x.alerts[2].channels") */
+#define CFG_PATH_MAX     256     /* longest key path kept in messages ("agents.x.alerts[2].to") */
+#define CFG_VERSION      1       /* the only `version:` this build reads */
+#define CFG_KILL_CHANNEL "kill"  /* the built-in channel: suspends the agent */
 
 struct cfg_reader {
     yaml_document_t doc;

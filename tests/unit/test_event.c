@@ -193,7 +193,7 @@ static void test_from_json_refuses_malformed(void **state)
     char *missing = cJSON_PrintUnformatted(o);
     assert_int_equal(ak_event_from_json(missing, strlen(missing), &back), AK_ERR_PARSE);
     free(missing);
-    cJSON_ReplaceItemInObject(o, "model", cJSON_CreateString("m"));
+    assert_non_null(cJSON_AddStringToObject(o, "model", "m"));
     cJSON_ReplaceItemInObject(o, "decision", cJSON_CreateString("maybe"));
     char *bad = cJSON_PrintUnformatted(o);
     assert_int_equal(ak_event_from_json(bad, strlen(bad), &back), AK_ERR_PARSE);

@@ -810,6 +810,8 @@ static void test_kill9_safety(void **state)
     assert_int_equal(ak_ledger_reclaim_dead(f->l, &reclaimed), AK_OK);
     struct ak_budget_state st = bget(f->l, &b, f->t0);
     struct scan_acc a = scan_all(f->l, 0, 0, 0);
+    print_message("kill -9: %d commits kept, %zu reservations of killed writers reclaimed\n", a.n,
+                  reclaimed);
     assert_true(a.n >= KILL_ROUNDS);
     assert_true(a.ordered);
     assert_int_equal(st.spent_micros, a.cost);

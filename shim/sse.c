@@ -94,9 +94,14 @@ static bool sse_field_is(const unsigned char *line, size_t flen, const char *nam
     return strlen(name) == flen && memcmp(line, name, flen) == 0;
 }
 
-static enum ak_err sse_line(struct ak_sse *s, const unsigned char *line, size_t len,
+/* A line; cr: it ended in \r (a \n may follow and still belongs to this event). */
+static enum ak_err sse_line(struct ak_sse *s, const unsigned char *line, size_t len, bool cr,
                             ak_sse_fn fn, void *ud)
 {
+    if (len == 0 && cr) {
+        s->dispatch_pending = true;
+        return AK_OK;
+    }
     if (len == 0)
         return sse_dispatch(s, fn, ud);
     if (s->skipping || line[0] == ':')
@@ -128,22 +133,30 @@ static enum ak_err sse_line(struct ak_sse *s, const unsigned char *line, size_t 
 
 /* One line, or the end of one: [p, p+len) and, when eol, a line end follows. */
 static enum ak_err sse_segment(struct ak_sse *s, const unsigned char *p, size_t len, bool eol,
-                               ak_sse_fn fn, void *ud)
+                               bool cr, ak_sse_fn fn, void *ud)
 {
     if (s->skipping) {
         bool blank = eol && len == 0 && !s->skip_partial;
         s->skip_partial = !eol && (s->skip_partial || len > 0);
-        return blank ? sse_dispatch(s, fn, ud) : AK_OK;
+        return blank ? sse_line(s, p, 0, cr, fn, ud) : AK_OK;
     }
     if (!eol)
         return ak_buf_append(&s->line, p, len, 0);
     if (s->line.len == 0)
-        return sse_line(s, p, len, fn, ud);
+        return sse_line(s, p, len, cr, fn, ud);
     enum ak_err err = ak_buf_append(&s->line, p, len, 0);
     if (err == AK_OK)
-        err = sse_line(s, s->line.data, s->line.len, fn, ud);
+        err = sse_line(s, s->line.data, s->line.len, cr, fn, ud);
     ak_buf_reset(&s->line);
     return err;
+}
+
+enum ak_err ak_sse_finish(struct ak_sse *s, ak_sse_fn fn, void *ud)
+{
+    if (!s->dispatch_pending)
+        return AK_OK;
+    s->dispatch_pending = false;
+    return sse_dispatch(s, fn, ud);
 }
 
 enum ak_err ak_sse_feed(struct ak_sse *s, const unsigned char *p, size_t n, ak_sse_fn fn,
@@ -157,21 +170,23 @@ enum ak_err ak_sse_feed(struct ak_sse *s, const unsigned char *p, size_t n, ak_s
             if (p[i] == '\n') {
                 err = sse_raw(s, p + i, 1, fn, ud);
                 i++;
-                continue;
             }
+            if (err == AK_OK)
+                err = ak_sse_finish(s, fn, ud);
+            continue;
         }
         const unsigned char *nl = memchr(p + i, '\n', n - i);
         size_t end = nl ? (size_t)(nl - p) : n;
-        const unsigned char *cr = memchr(p + i, '\r', end - i);
-        if (cr)
-            end = (size_t)(cr - p);
+        const unsigned char *cr_at = memchr(p + i, '\r', end - i);
+        if (cr_at)
+            end = (size_t)(cr_at - p);
         bool eol = end < n;
         err = sse_raw(s, p + i, end - i + (eol ? 1 : 0), fn, ud);
         if (err != AK_OK)
             break;
-        err = sse_segment(s, p + i, end - i, eol, fn, ud);
-        if (eol && p[end] == '\r')
-            s->cr_pending = true;
+        bool cr = eol && p[end] == '\r';
+        err = sse_segment(s, p + i, end - i, eol, cr, fn, ud);
+        s->cr_pending = cr;
         i = eol ? end + 1 : n;
     }
     return err;

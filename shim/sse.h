@@ -43,6 +43,7 @@ struct ak_sse {
     char name[AK_SSE_NAME];
     bool has_data;
     bool cr_pending;                 /* last byte was \r: a following \n belongs to it */
+    bool dispatch_pending;           /* a blank line ended in \r: dispatch after its \n */
     bool skipping;                   /* inside an oversize event */
     bool skip_partial;               /* skipping: the current line has bytes already */
     bool oversize;                   /* some event was skipped */
@@ -52,6 +53,8 @@ struct ak_sse {
 void ak_sse_init(struct ak_sse *s, size_t max_event, bool keep_raw);
 enum ak_err ak_sse_feed(struct ak_sse *s, const unsigned char *p, size_t n, ak_sse_fn fn,
                         void *ud);
+/* The stream ended: delivers an event whose blank line ended in a lone \r. */
+enum ak_err ak_sse_finish(struct ak_sse *s, ak_sse_fn fn, void *ud);
 void ak_sse_free(struct ak_sse *s);
 
 #endif

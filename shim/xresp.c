@@ -159,6 +159,8 @@ static enum ak_err xr_sink(void *ud, const unsigned char *d, size_t n)
 
 static void xr_finish_body(struct ak_respparser *p)
 {
+    if (p->kind == XB_SSE && ak_sse_finish(&p->sse, xr_sse_event, p) != AK_OK)
+        xr_unparseable(p, "out of memory");
     if (p->dec && ak_decoder_finish(p->dec) != AK_OK && p->kind != XB_IGNORE)
         xr_unparseable(p, "truncated compressed body");
     if (p->kind == XB_JSON) {
@@ -437,7 +439,9 @@ static enum ak_err xr_boundary(struct ak_respparser *p, struct ak_buf *out)
     if (p->at_chunk_head) {
         p->at_chunk_head = false;
         if (p->last_chunk) {
-            err = xr_flush_partial(p, out);
+            err = ak_sse_finish(&p->sse, xr_sse_event, p);
+            if (err == AK_OK)
+                err = xr_flush_partial(p, out);
             if (err == AK_OK)
                 err = ak_buf_append(out, p->sizeline.data, p->sizeline.len, 0);
             p->phase = XP_TAIL;

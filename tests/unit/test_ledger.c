@@ -879,6 +879,46 @@ static void test_map_full_policy(void **state)
     assert_int_equal(bget(f->l, &b, f->t0).spent_micros, 3 * (first + second));
 }
 
+/* Another process grows the map; this handle adopts the new size (MDB_MAP_RESIZED). */
+static void test_map_grown_by_another_process(void **state)
+{
+    struct fx *f = *state;
+    ak_ledger_close(f->l);
+    nftw(f->dir, rm_one, NFTW_FDS, FTW_DEPTH | FTW_PHYS);
+    setenv("AGENTKAVACH_LEDGER_MAX_MAP", "8388608", 1);
+    assert_int_equal(ak_ledger_open(f->dir, &f->l), AK_OK);
+    struct ak_budget_ref b = bref(AK_SCOPE_AGENT, "grow", AK_PERIOD_TOTAL, -1, 0);
+    spend(f->l, &b, 1, 1, f->t0);
+    struct ak_ledger_stats before, after;
+    ak_ledger_stats(f->l, &before);
+    const int n = 3000; /* ~4.5 MB of events: more than the starting 2 MiB map */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ak_ledger *l = child_open(f);
+        char json[1500];
+        memset(json, 'g', sizeof json);
+        for (int i = 0; i < n; i++) {
+            struct ak_commit c = { .budgets = &b, .n_budgets = 1, .cost_micros = 2, .count_call = true,
+                                   .event_json = json, .event_len = sizeof json, .now_ms = f->t0 };
+            if (ak_ledger_commit(l, &c, NULL) != AK_OK)
+                _exit(EXIT_FAIL);
+        }
+        struct ak_ledger_stats s;
+        ak_ledger_stats(l, &s);
+        _exit(s.map_grows > 0 && s.pruned_undelivered == 0 ? 0 : EXIT_FAIL);
+    }
+    wait_ok(pid);
+    assert_int_equal(bget(f->l, &b, f->t0).spent_micros, 1 + 2 * n);
+    spend(f->l, &b, 1, 1, f->t0);
+    assert_int_equal(bget(f->l, &b, f->t0).spent_micros, 2 + 2 * n);
+    struct scan_acc a = scan_all(f->l, 0, 0, 0);
+    assert_int_equal(a.n, n);
+    ak_ledger_stats(f->l, &after);
+    assert_true(after.map_size > before.map_size);
+    assert_int_equal(after.map_grows, 0); /* adopted, not grown by us */
+}
+
 static void count_budget(enum ak_scope scope, const char *name, enum ak_period_type type,
                          const struct ak_budget_state *st, void *ud)
 {
@@ -1028,6 +1068,7 @@ int main(void)
         T(test_many_processes),
         T(test_kill9_safety),
         T(test_map_full_policy),
+        T(test_map_grown_by_another_process),
         T(test_corrupt_records_tolerated),
         T(test_fork_forget_reopen),
         T(test_bad_arguments),

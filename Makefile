@@ -72,7 +72,7 @@ $(B)/obj/shim/stub%.o: CFLAGS += -fvisibility=hidden -fno-optimize-sibling-calls
 # ...except the dlopen wrapper, which must end in a tail call (see shim/stub_dlopen.c)
 $(B)/obj/shim/stub_dlopen.o: CFLAGS += -foptimize-sibling-calls
 $(B)/libakshim.so: $(STUB_OBJ) shim/stub.map
-	$(CC) -shared -o $@ $(STUB_OBJ) $(LDFLAGS) -Wl,--version-script=shim/stub.map -ldl -lpthread
+	$(CC) -shared -o $@ $(STUB_OBJ) $(LDFLAGS) -Wl,--no-undefined -Wl,--version-script=shim/stub.map -ldl -lpthread
 
 $(B)/libakcore.a: $(CORE_OBJ)
 	@mkdir -p $(B)
@@ -82,7 +82,7 @@ $(B)/libakengine.a: $(ENGINE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/libakengine.so: $(ENGINE_OBJ) $(B)/libakcore.a
-	$(CC) -shared -o $@ $(ENGINE_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) -lpthread
+	$(CC) -shared -o $@ $(ENGINE_OBJ) $(B)/libakcore.a $(LDFLAGS) -Wl,--no-undefined $(PKG_LIBS) -lpthread -lm
 
 $(B)/akcollector: $(COLL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(COLL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CURL_LIBS) -lpthread -lm

@@ -221,7 +221,7 @@ enum ak_provider ak_config_host_provider(const struct ak_config *cfg, const char
         return AK_PROV_NONE;
     for (size_t i = 0; i < cfg->n_hosts; i++) {
         const struct ak_host *h = &cfg->hosts[i];
-        if (h->host && (h->port == 0 || h->port == port) && host_matches(h->host, host))
+        if (h->host && (h->port == 0 || port == 0 || h->port == port) && host_matches(h->host, host))
             return h->provider;
     }
     return AK_PROV_NONE;

@@ -166,7 +166,8 @@ const struct ak_agent_cfg *ak_config_agent(const struct ak_config *cfg, const ch
 /* The agent's settings, or `defaults` when it is not listed. Never NULL. */
 const struct ak_agent_cfg *ak_config_agent_or_default(const struct ak_config *cfg, const char *agent);
 const struct ak_channel *ak_config_channel(const struct ak_config *cfg, const char *name);
-/* Provider for host:port from cfg->hosts (built-in hosts are the shim's business). */
+/* Provider for host:port from cfg->hosts (built-in hosts are the shim's business).
+ * port 0 means "not known" (a client whose socket the shim cannot see) and matches any. */
 enum ak_provider ak_config_host_provider(const struct ak_config *cfg, const char *host, int port);
 
 const char *ak_period_type_name(enum ak_period_type t);  /* "daily" | "monthly" | "total" */

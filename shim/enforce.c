@@ -234,9 +234,12 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
     if (!check_suspended(l, now, out) && !check_guardrails(l, call, now, out))
         reserve(l, call, now, out);
     if (out->decision != AK_DEC_ALLOWED && eng.cfg->mode == AK_MODE_MONITOR) {
-        char why[AK_EV_REASON];
-        snprintf(why, sizeof why, "%s", out->reason);
-        snprintf(out->reason, sizeof out->reason, "would refuse: %s", why);
+        static const char prefix[] = "would refuse: ";
+        char why[AK_EV_REASON - sizeof prefix + 1];
+        size_t n = strnlen(out->reason, sizeof why - 1);   /* cut to fit after the prefix */
+        memcpy(why, out->reason, n);
+        why[n] = '\0';
+        snprintf(out->reason, sizeof out->reason, "%s%s", prefix, why);
         out->decision = AK_DEC_ALLOWED;
     }
 }

@@ -7,6 +7,7 @@
 #define AK_ENGINE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "core/config.h"
 #include "core/event.h"

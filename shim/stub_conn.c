@@ -9,6 +9,8 @@
  */
 #include "shim/stub.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,21 @@ static int ssl_query(enum stub_sym sym, const SSL *s, const void *ra, int dflt)
     return fn ? fn(s) : dflt;
 }
 
+/* The server's port when the SSL has a socket; 0 (unknown) for custom and memory BIOs. */
+static int peer_port(const SSL *s, const void *ra)
+{
+    int fd = ssl_query(SYM_SSL_GET_FD, s, ra, -1);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
 /* Decides CLS_PLAIN or CLS_LLM once there is enough to go on; stays CLS_UNKNOWN otherwise. */
 static void conn_classify(struct sconn *c, const SSL *s, const void *ra)
 {
@@ -139,12 +156,15 @@ static void conn_classify(struct sconn *c, const SSL *s, const void *ra)
             c->cls = CLS_PLAIN;   /* no SNI: not a provider endpoint we can name */
         return;
     }
+    int port = 0;
     int prov = builtin_provider(host);
-    if (!prov)
-        prov = stub_engine_classify(host, 0);
+    if (!prov) {
+        port = peer_port(s, ra);
+        prov = stub_engine_classify(host, port);
+    }
     const struct ak_engine_api *api = prov ? stub_engine_load() : NULL;
     if (api) {
-        c->ec = api->conn_new(host, 0, prov);
+        c->ec = api->conn_new(host, port, prov);
         if (c->ec) {
             c->provider = prov;
             c->cls = CLS_LLM;

@@ -26,7 +26,7 @@ static struct {
 
 static STUB_NOINLINE void *engine_open(void)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], first_error[256] = "";
     Dl_info info;
     void *h = NULL;
     if (dladdr((void *)&engine_open, &info) && info.dli_fname) {
@@ -36,13 +36,15 @@ static STUB_NOINLINE void *engine_open(void)
                              info.dli_fname, ENGINE_FILE);
             if (n > 0 && (size_t)n < sizeof path)
                 h = stub_real_dlopen(path, RTLD_NOW | RTLD_LOCAL);
+            if (!h)
+                snprintf(first_error, sizeof first_error, "%s", dlerror());
         }
     }
     if (!h)
         h = stub_real_dlopen(AK_LIBDIR "/" ENGINE_FILE, RTLD_NOW | RTLD_LOCAL);
     if (!h)
-        stub_log(STUB_LOG_ERROR, "cannot load %s (%s); LLM calls pass through unmetered",
-                 ENGINE_FILE, dlerror());
+        stub_log(STUB_LOG_ERROR, "cannot load %s (%s%s%s); LLM calls pass through unmetered",
+                 ENGINE_FILE, first_error, first_error[0] ? "; " : "", dlerror());
     return h;
 }
 

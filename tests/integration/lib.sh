@@ -108,5 +108,5 @@ ak_mock_stop() {
 # ak_check_py ARGS... : run the Python check driver (tests/integration/akcheck.py) in a sandbox;
 # it prints the ok / not ok lines itself.
 ak_check_py() {
-    in_sandbox "$AK_PY" "$AK_IT/akcheck.py" "$@"
+    in_sandbox "$AK_PY" "$AK_IT/akcheck.py" "$@" || AK_FAILED=$((AK_FAILED + 1))
 }

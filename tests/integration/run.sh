@@ -1,0 +1,82 @@
+#!/bin/sh
+# run.sh - the integration test runner (make integration).
+#
+# Prepares the cache (setup.sh), then runs every tests/integration/t_*.sh (or those whose name
+# contains one of the PATTERNs) one after another, each in a fresh shell that has sourced
+# lib.sh, under a per-test timeout so that nothing can hang the suite. Tests print one line per
+# check, "ok - ..." or "not ok - ..."; the runner echoes them, counts them, and ends with the
+# line "N passed, N failed". Exit status: 0 when nothing failed, 1 otherwise, 2 on bad setup.
+# A test that exits non-zero without a "not ok" line (crash, timeout) counts as one failure.
+#
+# Usage: run.sh [--rig-only] [PATTERN...]
+#   --rig-only   no LD_PRELOAD anywhere: validates the rig itself (also AK_RIG_ONLY=1)
+# Environment: AK_BUILD (default build/), AK_TEST_TIMEOUT (s, default 300), AK_KEEP_TMP=1.
+# Exports for the tests: AK_ROOT, AK_BUILD, AK_TMP (a fresh directory, removed at the end).
+set -u
+
+AK_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+AK_BUILD=${AK_BUILD:-$AK_ROOT/build}
+AK_IT=$AK_ROOT/tests/integration
+TEST_TIMEOUT=${AK_TEST_TIMEOUT:-300}
+KILL_GRACE=5
+
+if [ "${1:-}" = "--rig-only" ]; then
+    AK_RIG_ONLY=1
+    shift
+fi
+AK_RIG_ONLY=${AK_RIG_ONLY:-0}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "run.sh: the integration tests need root (network namespaces, apt-get)" >&2
+    exit 2
+fi
+AK_TMP=$(mktemp -d /tmp/ak-integration.XXXXXX) || exit 2
+export AK_ROOT AK_BUILD AK_TMP AK_RIG_ONLY
+trap '[ "${AK_KEEP_TMP:-0}" = 1 ] || rm -rf "$AK_TMP"' EXIT
+
+sh "$AK_IT/setup.sh" || { echo "run.sh: setup failed" >&2; exit 2; }
+if [ "$AK_RIG_ONLY" = 1 ]; then
+    echo "# rig only: no shim is loaded"
+elif [ ! -f "$AK_BUILD/libakshim.so" ]; then
+    echo "# $AK_BUILD/libakshim.so is not built: every shim check will fail (try --rig-only)"
+fi
+
+selected() {
+    [ $# -eq 1 ] && return 0
+    _name=$1; shift
+    for _p in "$@"; do
+        case $_name in *"$_p"*) return 0 ;; esac
+    done
+    return 1
+}
+
+passed=0
+failed=0
+for t in "$AK_IT"/t_*.sh; do
+    [ -f "$t" ] || continue
+    name=$(basename "$t" .sh)
+    selected "$name" "$@" || continue
+    echo "# $name"
+    out=$AK_TMP/$name.out
+    started=$(date +%s)
+    { timeout -k "$KILL_GRACE" "$TEST_TIMEOUT" \
+        bash -c '. "$1/lib.sh" && . "$2"' "$name" "$AK_IT" "$t" 2>&1
+      echo "$?" > "$AK_TMP/$name.rc"; } | tee "$out"
+    rc=$(cat "$AK_TMP/$name.rc")
+    p=$(grep -c '^ok - ' "$out")
+    f=$(grep -c '^not ok - ' "$out")
+    if [ "$rc" != 0 ] && [ "$f" -eq 0 ]; then
+        [ "$rc" = 124 ] && why="timed out after ${TEST_TIMEOUT}s" || why="exited $rc"
+        echo "not ok - $name $why"
+        f=1
+    fi
+    if [ $((p + f)) -eq 0 ]; then
+        echo "not ok - $name printed no check"
+        f=1
+    fi
+    echo "# $name: $p passed, $f failed, $(( $(date +%s) - started ))s"
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

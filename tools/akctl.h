@@ -46,6 +46,8 @@ int akctl_opt_error(const char *cmd, int c, char **argv);
 
 /* Parses a --since value: RFC 3339, a date, or a relative age ("90s", "15m", "2h", "7d"). */
 bool akctl_parse_since(const char *s, int64_t now_ms, int64_t *ms);
+/* --since for `cmd`: parses into *ms, or reports the usage error; returns an exit code. */
+int akctl_opt_since(const char *cmd, const char *arg, int64_t *ms);
 /* Parses a non-negative decimal count. */
 bool akctl_parse_count(const char *s, long *out);
 

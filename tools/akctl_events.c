@@ -195,8 +195,8 @@ static int events_parse(int argc, char **argv, struct events_run *run, bool *fol
         case 'a': run->agent = optarg; break;
         case 'f': *follow = true; break;
         case 's':
-            if (!akctl_parse_since(optarg, ak_now_ms(), &run->since_ms))
-                return akctl_usage("events", "'%s' is not a time (use RFC 3339, a date or 15m/2h/7d)", optarg);
+            if (akctl_opt_since("events", optarg, &run->since_ms) != AKCTL_EXIT_OK)
+                return AKCTL_EXIT_USAGE;
             run->has_since = true;
             break;
         case 'n':

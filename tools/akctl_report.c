@@ -190,8 +190,8 @@ static int report_parse(int argc, char **argv, struct report *r, bool *csv)
             break;
         }
         case 's':
-            if (!akctl_parse_since(optarg, ak_now_ms(), &r->since_ms))
-                return akctl_usage("report", "'%s' is not a time (use RFC 3339, a date or 15m/2h/7d)", optarg);
+            if (akctl_opt_since("report", optarg, &r->since_ms) != AKCTL_EXIT_OK)
+                return AKCTL_EXIT_USAGE;
             r->has_since = true;
             break;
         default: return akctl_opt_error("report", c, argv);

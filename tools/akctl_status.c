@@ -134,6 +134,23 @@ static enum ak_err agent_table_add(struct akctl_table *t, const struct status_ro
     return akctl_table_add(t, color, cells);
 }
 
+/* period, spent_usd, limit_usd, percent, calls: the fields agents and shared budgets share. */
+static void json_spend(cJSON *o, const struct ak_budget_state *st, bool has_limit,
+                       int64_t limit_micros, double percent)
+{
+    cJSON_AddStringToObject(o, "period", st->period);
+    cJSON_AddNumberToObject(o, "spent_usd", akctl_usd(st->spent_micros));
+    if (has_limit)
+        cJSON_AddNumberToObject(o, "limit_usd", akctl_usd(limit_micros));
+    else
+        cJSON_AddNullToObject(o, "limit_usd");
+    if (percent >= 0)
+        cJSON_AddNumberToObject(o, "percent", percent);
+    else
+        cJSON_AddNullToObject(o, "percent");
+    cJSON_AddNumberToObject(o, "calls", (double)st->calls);
+}
+
 static cJSON *agent_json(const struct status_row *r)
 {
     cJSON *o = cJSON_CreateObject();
@@ -141,17 +158,7 @@ static cJSON *agent_json(const struct status_row *r)
     if (!o)
         return NULL;
     cJSON_AddStringToObject(o, "agent", r->name);
-    cJSON_AddStringToObject(o, "period", r->st.period);
-    cJSON_AddNumberToObject(o, "spent_usd", akctl_usd(r->st.spent_micros));
-    if (has_limit)
-        cJSON_AddNumberToObject(o, "limit_usd", akctl_usd(r->budget.limit_micros));
-    else
-        cJSON_AddNullToObject(o, "limit_usd");
-    if (r->percent >= 0)
-        cJSON_AddNumberToObject(o, "percent", r->percent);
-    else
-        cJSON_AddNullToObject(o, "percent");
-    cJSON_AddNumberToObject(o, "calls", (double)r->st.calls);
+    json_spend(o, &r->st, has_limit, r->budget.limit_micros, r->percent);
     cJSON_AddBoolToObject(o, "suspended", r->suspended);
     if (r->reason[0])
         cJSON_AddStringToObject(o, "reason", r->reason);
@@ -216,17 +223,7 @@ static cJSON *shared_json(const struct shared_row *r)
         return NULL;
     }
     cJSON_AddStringToObject(o, "name", r->sb->name);
-    cJSON_AddStringToObject(o, "period", r->st.period);
-    cJSON_AddNumberToObject(o, "spent_usd", akctl_usd(r->st.spent_micros));
-    if (r->sb->budget.set)
-        cJSON_AddNumberToObject(o, "limit_usd", akctl_usd(r->sb->budget.limit_micros));
-    else
-        cJSON_AddNullToObject(o, "limit_usd");
-    if (r->percent >= 0)
-        cJSON_AddNumberToObject(o, "percent", r->percent);
-    else
-        cJSON_AddNullToObject(o, "percent");
-    cJSON_AddNumberToObject(o, "calls", (double)r->st.calls);
+    json_spend(o, &r->st, r->sb->budget.set, r->sb->budget.limit_micros, r->percent);
     for (size_t i = 0; i < r->sb->n_agents; i++)
         cJSON_AddItemToArray(agents, cJSON_CreateString(r->sb->agents[i]));
     cJSON_AddItemToObject(o, "agents", agents);

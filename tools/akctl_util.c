@@ -188,6 +188,13 @@ bool akctl_parse_since(const char *s, int64_t now_ms, int64_t *ms)
     return true;
 }
 
+int akctl_opt_since(const char *cmd, const char *arg, int64_t *ms)
+{
+    if (akctl_parse_since(arg, ak_now_ms(), ms))
+        return AKCTL_EXIT_OK;
+    return akctl_usage(cmd, "'%s' is not a time (use RFC 3339, a date or 15m/2h/7d)", arg);
+}
+
 double akctl_usd(int64_t micros)
 {
     return (double)micros / (double)AK_MICROS_PER_USD;

@@ -219,6 +219,14 @@ static struct tp_result akctl(const struct fixture *fx, const char *arg, ...)
     return r;
 }
 
+/* Runs akctl and asserts success. */
+#define akctl_ok(...)                                   \
+    do {                                                \
+        struct tp_result ok_ = akctl(__VA_ARGS__);      \
+        assert_int_equal(ok_.code, 0);                  \
+        tp_result_free(&ok_);                           \
+    } while (0)
+
 /* A failure: exit `code`, nothing on stdout, exactly one line on stderr naming `what`. */
 static void assert_fails(struct tp_result r, int code, const char *what)
 {
@@ -421,9 +429,7 @@ static void test_status_colour_on_a_tty(void **state)
 {
     struct fixture *fx = *state;
     char buf[16 * 1024], line[1024];
-    struct tp_result r = akctl(fx, "suspend", "writer-bot", NULL);
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
+    akctl_ok(fx, "suspend", "writer-bot", NULL);
     int64_t cost, calls;
     fx_sum(fx, "research-bot", today_start(fx), &cost, &calls);
     assert_true(cost * 100 >= USD(RESEARCH_LIMIT) * 70);    /* the fixture is above 70 % */
@@ -482,9 +488,7 @@ static void test_config_and_state_dir_sources(void **state)
 static void test_budget_set_then_status(void **state)
 {
     struct fixture *fx = *state;
-    struct tp_result r = akctl(fx, "budget", "set", "writer-bot", "--daily", "2.5", NULL);
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
+    akctl_ok(fx, "budget", "set", "writer-bot", "--daily", "2.5", NULL);
     cJSON *root = status_json(fx);
     cJSON *wb = status_agent(root, "writer-bot");
     char day[AK_PERIOD_KEY_LEN];
@@ -503,9 +507,7 @@ static void test_budget_set_then_status(void **state)
 static void test_suspend_all_then_resume_all(void **state)
 {
     struct fixture *fx = *state;
-    struct tp_result r = akctl(fx, "suspend", "--all", "--reason", "incident 42", NULL);
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
+    akctl_ok(fx, "suspend", "--all", "--reason", "incident 42", NULL);
     cJSON *root = status_json(fx);
     cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "agents")) {
@@ -513,13 +515,11 @@ static void test_suspend_all_then_resume_all(void **state)
         assert_non_null(strstr(str(it, "reason"), "incident 42"));
     }
     cJSON_Delete(root);
-    r = akctl(fx, "status", NULL);
+    struct tp_result r = akctl(fx, "status", NULL);
     assert_non_null(strstr(r.out, "SUSPENDED"));
     tp_result_free(&r);
 
-    r = akctl(fx, "resume", "--all", NULL);
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
+    akctl_ok(fx, "resume", "--all", NULL);
     root = status_json(fx);
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "agents"))
         assert_false(flag(it, "suspended"));
@@ -529,9 +529,7 @@ static void test_suspend_all_then_resume_all(void **state)
 static void test_suspend_one_agent_now(void **state)
 {
     struct fixture *fx = *state;
-    struct tp_result r = akctl(fx, "suspend", "research-bot", "--reason", "loop", "--now", NULL);
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
+    akctl_ok(fx, "suspend", "research-bot", "--reason", "loop", "--now", NULL);
     cJSON *root = status_json(fx);
     assert_true(flag(status_agent(root, "research-bot"), "suspended"));
     assert_string_equal(str(status_agent(root, "research-bot"), "reason"), "loop");
@@ -545,12 +543,8 @@ static void test_suspend_one_agent_now(void **state)
     assert_true(f.suspended && f.manual && f.cut_streams);
     ak_ledger_close(l);
 
-    r = akctl(fx, "resume", "writer-bot", NULL);       /* not suspended: fine */
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
-    r = akctl(fx, "resume", "research-bot", NULL);
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
+    akctl_ok(fx, "resume", "writer-bot", NULL);        /* not suspended: fine */
+    akctl_ok(fx, "resume", "research-bot", NULL);
     root = status_json(fx);
     assert_false(flag(status_agent(root, "research-bot"), "suspended"));
     cJSON_Delete(root);
@@ -563,9 +557,7 @@ static void test_suspend_one_agent_now(void **state)
 static void test_reset(void **state)
 {
     struct fixture *fx = *state;
-    struct tp_result r = akctl(fx, "reset", "research-bot", NULL);
-    assert_int_equal(r.code, 0);
-    tp_result_free(&r);
+    akctl_ok(fx, "reset", "research-bot", NULL);
     cJSON *root = status_json(fx);
     cJSON *rb = status_agent(root, "research-bot");
     assert_true(fabs(num(rb, "spent_usd")) < EPS);

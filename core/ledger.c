@@ -41,6 +41,7 @@
 #define LEDGER_PAGE 4096ull
 #define LEDGER_WRITE_ATTEMPTS 64
 #define LEDGER_BEGIN_ATTEMPTS 8
+#define LEDGER_GROW_FIRST 16
 #define ENV_MAX_MAP "AGENTKAVACH_LEDGER_MAX_MAP"
 #define ENV_EVENTS_KEEP "AGENTKAVACH_LEDGER_EVENTS_KEEP"
 
@@ -81,28 +82,31 @@ MDB_val ledger_text_val(const char *s)
     return v;
 }
 
-enum ak_err ledger_u64_get(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
-                           uint64_t *v)
+enum ak_err ledger_rec_get(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const char *what,
+                           const MDB_val *key, void *out, size_t size)
 {
     MDB_val data;
-    struct ledger_u64_rec rec;
-    *v = 0;
     int rc = mdb_get(txn, db, (MDB_val *)key, &data);
     if (rc == MDB_NOTFOUND)
         return AK_ERR_NOTFOUND;
     if (rc != 0)
-        return ledger_mdb_fail(l, rc, "read counter");
-    if (data.mv_size != sizeof rec) {
-        ledger_corrupt(l, "counter", key);
+        return ledger_mdb_fail(l, rc, what);
+    if (data.mv_size != size || ((const uint8_t *)data.mv_data)[0] != LEDGER_REC_VERSION) {
+        ledger_corrupt(l, what, key);
         return AK_ERR_NOTFOUND;
     }
-    memcpy(&rec, data.mv_data, sizeof rec);
-    if (rec.version != LEDGER_REC_VERSION) {
-        ledger_corrupt(l, "counter", key);
-        return AK_ERR_NOTFOUND;
-    }
-    *v = rec.value;
+    memcpy(out, data.mv_data, size);
     return AK_OK;
+}
+
+enum ak_err ledger_u64_get(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
+                           uint64_t *v)
+{
+    struct ledger_u64_rec rec;
+    enum ak_err err = ledger_rec_get(l, txn, db, db == l->db_cursors ? "cursors" : "meta", key,
+                                     &rec, sizeof rec);
+    *v = err == AK_OK ? rec.value : 0;
+    return err;
 }
 
 enum ak_err ledger_u64_put(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
@@ -125,6 +129,37 @@ enum ak_err ledger_meta_u64_put(struct ak_ledger *l, MDB_txn *txn, const char *n
 {
     MDB_val key = ledger_text_val(name);
     return ledger_u64_put(l, txn, l->db_meta, &key, v);
+}
+
+enum ak_err ledger_grow(void **items, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return AK_OK;
+    size_t ncap = *cap ? *cap * 2 : LEDGER_GROW_FIRST;
+    void *grown = realloc(*items, ncap * elem);
+    if (!grown)
+        return AK_ERR_NOMEM;
+    *items = grown;
+    *cap = ncap;
+    return AK_OK;
+}
+
+enum ak_err ledger_db_each(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, ledger_visit_fn visit,
+                           void *ctx)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val key, data;
+    enum ak_err err = AK_OK;
+    int rc = mdb_cursor_open(txn, db, &cur);
+    if (rc != 0)
+        return ledger_mdb_fail(l, rc, "open cursor");
+    for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0 && err == AK_OK;
+         rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT))
+        err = visit(l, &key, &data, ctx);
+    if (err == AK_OK && rc != MDB_NOTFOUND)
+        err = ledger_mdb_fail(l, rc, "scan");
+    mdb_cursor_close(cur);
+    return err;
 }
 
 /* ---- transaction runners ---- */
@@ -187,15 +222,29 @@ static enum ak_err ledger_read_begin(struct ak_ledger *l)
     return AK_ERR_BUSY;
 }
 
-enum ak_err ledger_read(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
+/* Takes the handle's lock; on AK_OK the caller must ledger_unlock(). */
+static enum ak_err ledger_lock(struct ak_ledger *l)
 {
     if (!l)
         return AK_ERR_INVAL;
-    enum ak_err err = AK_ERR_INTERNAL;
     if (pthread_mutex_lock(&l->mu) != 0)
         return AK_ERR_INTERNAL;
-    if (!ledger_owner_ok(l))
-        goto out;
+    if (ledger_owner_ok(l))
+        return AK_OK;
+    pthread_mutex_unlock(&l->mu);
+    return AK_ERR_INTERNAL;
+}
+
+static void ledger_unlock(struct ak_ledger *l)
+{
+    pthread_mutex_unlock(&l->mu);
+}
+
+enum ak_err ledger_read(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
+{
+    enum ak_err err = ledger_lock(l);
+    if (err != AK_OK)
+        return err;
     err = ledger_read_begin(l);
     if (err != AK_OK)
         goto out;
@@ -203,7 +252,7 @@ enum ak_err ledger_read(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
     err = fn(l, l->rtxn, ctx);
     mdb_txn_reset(l->rtxn);
 out:
-    pthread_mutex_unlock(&l->mu);
+    ledger_unlock(l);
     return err;
 }
 
@@ -249,13 +298,9 @@ static enum ak_err ledger_write_once(struct ak_ledger *l, ledger_txn_fn fn, void
 
 enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
 {
-    if (!l)
-        return AK_ERR_INVAL;
-    enum ak_err err = AK_ERR_INTERNAL;
-    if (pthread_mutex_lock(&l->mu) != 0)
-        return AK_ERR_INTERNAL;
-    if (!ledger_owner_ok(l))
-        goto out;
+    enum ak_err err = ledger_lock(l);
+    if (err != AK_OK)
+        return err;
     for (int i = 0; i < LEDGER_WRITE_ATTEMPTS; i++) {
         l->mdb_rc = 0;
         err = ledger_write_once(l, fn, ctx);
@@ -268,7 +313,7 @@ enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
         }
     }
 out:
-    pthread_mutex_unlock(&l->mu);
+    ledger_unlock(l);
     return err;
 }
 
@@ -440,17 +485,12 @@ void ak_ledger_forget(struct ak_ledger *l)
 
 enum ak_err ak_ledger_sync(struct ak_ledger *l)
 {
-    if (!l)
-        return AK_ERR_INVAL;
-    enum ak_err err = AK_ERR_INTERNAL;
-    if (pthread_mutex_lock(&l->mu) != 0)
-        return AK_ERR_INTERNAL;
-    if (!ledger_owner_ok(l))
-        goto out;
+    enum ak_err err = ledger_lock(l);
+    if (err != AK_OK)
+        return err;
     int rc = mdb_env_sync(l->env, 1);
     err = rc ? ledger_mdb_fail(l, rc, "sync") : AK_OK;
-out:
-    pthread_mutex_unlock(&l->mu);
+    ledger_unlock(l);
     return err;
 }
 

@@ -312,42 +312,29 @@ uint64_t ak_ledger_flags_generation(struct ak_ledger *l)
 struct agent_item { char name[LEDGER_NAME_MAX + 1]; struct ak_agent_flags f; };
 struct agents_ctx { struct agent_item *items; size_t n, cap; };
 
-static enum ak_err agents_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+static enum ak_err agents_visit(struct ak_ledger *l, const MDB_val *key, const MDB_val *data,
+                                void *vctx)
 {
     struct agents_ctx *c = vctx;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    enum ak_err err = AK_OK;
-    c->n = 0;
-    int rc = mdb_cursor_open(txn, l->db_agents, &cur);
-    if (rc != 0)
-        return ledger_mdb_fail(l, rc, "open cursor");
-    for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
-        struct ledger_agent_rec r;
-        if (!agent_rec_parse(&data, &r) || key.mv_size > LEDGER_NAME_MAX) {
-            ledger_corrupt(l, "agents", &key);
-            continue;
-        }
-        if (c->n == c->cap) {
-            size_t ncap = c->cap ? c->cap * 2 : 16;
-            struct agent_item *grown = realloc(c->items, ncap * sizeof *grown);
-            if (!grown) {
-                err = AK_ERR_NOMEM;
-                break;
-            }
-            c->items = grown;
-            c->cap = ncap;
-        }
-        struct agent_item *it = &c->items[c->n++];
-        memcpy(it->name, key.mv_data, key.mv_size);
-        it->name[key.mv_size] = '\0';
-        agent_rec_to_flags(&r, &it->f);
+    struct ledger_agent_rec r;
+    if (!agent_rec_parse(data, &r) || key->mv_size > LEDGER_NAME_MAX) {
+        ledger_corrupt(l, "agents", key);
+        return AK_OK;
     }
-    if (err == AK_OK && rc != MDB_NOTFOUND)
-        err = ledger_mdb_fail(l, rc, "scan agents");
-    mdb_cursor_close(cur);
-    return err;
+    enum ak_err err = ledger_grow((void **)&c->items, &c->cap, c->n, sizeof *c->items);
+    if (err != AK_OK)
+        return err;
+    struct agent_item *it = &c->items[c->n++];
+    memcpy(it->name, key->mv_data, key->mv_size);
+    it->name[key->mv_size] = '\0';
+    agent_rec_to_flags(&r, &it->f);
+    return AK_OK;
+}
+
+static enum ak_err agents_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    ((struct agents_ctx *)vctx)->n = 0;
+    return ledger_db_each(l, txn, l->db_agents, agents_visit, vctx);
 }
 
 enum ak_err ak_ledger_agents_each(struct ak_ledger *l, ak_agent_iter_fn fn, void *ud)

@@ -59,26 +59,13 @@ static bool budget_refs_ok(const struct ak_budget_ref *b, size_t n)
 static enum ak_err budget_read(struct ak_ledger *l, MDB_txn *txn, const MDB_val *key,
                                struct ledger_budget_rec *rec)
 {
-    MDB_val data;
-    memset(rec, 0, sizeof *rec);
-    rec->version = LEDGER_REC_VERSION;
-    int rc = mdb_get(txn, l->db_budgets, (MDB_val *)key, &data);
-    if (rc == MDB_NOTFOUND)
-        return AK_OK;
-    if (rc != 0)
-        return ledger_mdb_fail(l, rc, "read budget");
-    struct ledger_budget_rec tmp;
-    if (data.mv_size != sizeof tmp) {
-        ledger_corrupt(l, "budgets", key);
+    enum ak_err err = ledger_rec_get(l, txn, l->db_budgets, "budgets", key, rec, sizeof *rec);
+    if (err == AK_ERR_NOTFOUND) {
+        memset(rec, 0, sizeof *rec);
+        rec->version = LEDGER_REC_VERSION;
         return AK_OK;
     }
-    memcpy(&tmp, data.mv_data, sizeof tmp);
-    if (tmp.version != LEDGER_REC_VERSION) {
-        ledger_corrupt(l, "budgets", key);
-        return AK_OK;
-    }
-    *rec = tmp;
-    return AK_OK;
+    return err;
 }
 
 static enum ak_err budget_write(struct ak_ledger *l, MDB_txn *txn, const MDB_val *key,
@@ -447,68 +434,45 @@ enum ak_err ak_ledger_commit(struct ak_ledger *l, const struct ak_commit *c, uin
 
 /* ---- dead processes ---- */
 
-struct reclaim_ctx { size_t reclaimed; };
+struct reclaim_ctx { size_t reclaimed; uint64_t *ids; size_t n, cap; };
 
 static bool pid_dead(int32_t pid)
 {
     return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Collects the ids of reservations held by dead pids (malloc'd list). */
-static enum ak_err reclaim_collect(struct ak_ledger *l, MDB_txn *txn, uint64_t **ids, size_t *n)
+/* Collects the ids of reservations held by dead pids (and of unreadable ones). */
+static enum ak_err reclaim_visit(struct ak_ledger *l, const MDB_val *key, const MDB_val *data,
+                                 void *vctx)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    size_t cap = 0;
-    enum ak_err err = AK_OK;
-    *ids = NULL;
-    *n = 0;
-    int rc = mdb_cursor_open(txn, l->db_res, &cur);
-    if (rc != 0)
-        return ledger_mdb_fail(l, rc, "open cursor");
-    for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
-        struct ledger_res_hdr hdr;
-        uint64_t id;
-        if (key.mv_size != sizeof id)
-            continue;
-        memcpy(&id, key.mv_data, sizeof id);
-        bool corrupt = data.mv_size < sizeof hdr;
-        if (!corrupt)
-            memcpy(&hdr, data.mv_data, sizeof hdr);
-        if (!corrupt && !pid_dead(hdr.pid))
-            continue;
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            uint64_t *grown = realloc(*ids, ncap * sizeof *grown);
-            if (!grown) {
-                err = AK_ERR_NOMEM;
-                break;
-            }
-            *ids = grown;
-            cap = ncap;
-        }
-        (*ids)[(*n)++] = id;
-    }
-    if (err == AK_OK && rc != MDB_NOTFOUND)
-        err = ledger_mdb_fail(l, rc, "scan reservations");
-    mdb_cursor_close(cur);
+    struct reclaim_ctx *c = vctx;
+    struct ledger_res_hdr hdr;
+    uint64_t id;
+    if (key->mv_size != sizeof id)
+        return AK_OK;
+    memcpy(&id, key->mv_data, sizeof id);
+    bool corrupt = data->mv_size < sizeof hdr;
+    if (!corrupt)
+        memcpy(&hdr, data->mv_data, sizeof hdr);
+    if (!corrupt && !pid_dead(hdr.pid))
+        return AK_OK;
+    enum ak_err err = ledger_grow((void **)&c->ids, &c->cap, c->n, sizeof *c->ids);
+    if (err == AK_OK)
+        c->ids[c->n++] = id;
     return err;
 }
 
 static enum ak_err reclaim_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
 {
     struct reclaim_ctx *c = vctx;
-    uint64_t *ids = NULL;
-    size_t n = 0;
     c->reclaimed = 0;
-    enum ak_err err = reclaim_collect(l, txn, &ids, &n);
-    for (size_t i = 0; err == AK_OK && i < n; i++) {
-        err = res_drop(l, txn, ids[i]);
+    c->n = 0;
+    enum ak_err err = ledger_db_each(l, txn, l->db_res, reclaim_visit, c);
+    for (size_t i = 0; err == AK_OK && i < c->n; i++) {
+        err = res_drop(l, txn, c->ids[i]);
         if (err == AK_OK)
             c->reclaimed++;
     }
-    free(ids);
     return err;
 }
 
@@ -516,6 +480,7 @@ enum ak_err ak_ledger_reclaim_dead(struct ak_ledger *l, size_t *reclaimed)
 {
     struct reclaim_ctx c = { 0 };
     enum ak_err err = ledger_write(l, reclaim_fn, &c);
+    free(c.ids);
     if (reclaimed)
         *reclaimed = err == AK_OK ? c.reclaimed : 0;
     if (err == AK_OK && c.reclaimed)
@@ -598,38 +563,25 @@ static bool budget_item_parse(const MDB_val *key, const MDB_val *data, struct bu
     return true;
 }
 
-static enum ak_err budgets_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+static enum ak_err budgets_visit(struct ak_ledger *l, const MDB_val *key, const MDB_val *data,
+                                 void *vctx)
 {
     struct budgets_ctx *c = vctx;
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    enum ak_err err = AK_OK;
-    c->n = 0;
-    int rc = mdb_cursor_open(txn, l->db_budgets, &cur);
-    if (rc != 0)
-        return ledger_mdb_fail(l, rc, "open cursor");
-    for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
-        struct ledger_budget_rec rec;
-        if (c->n == c->cap) {
-            size_t ncap = c->cap ? c->cap * 2 : 32;
-            struct budget_item *grown = realloc(c->items, ncap * sizeof *grown);
-            if (!grown) {
-                err = AK_ERR_NOMEM;
-                break;
-            }
-            c->items = grown;
-            c->cap = ncap;
-        }
-        if (budget_item_parse(&key, &data, &c->items[c->n], &rec))
-            c->n++;
-        else
-            ledger_corrupt(l, "budgets", &key);
-    }
-    if (err == AK_OK && rc != MDB_NOTFOUND)
-        err = ledger_mdb_fail(l, rc, "scan budgets");
-    mdb_cursor_close(cur);
-    return err;
+    struct ledger_budget_rec rec;
+    enum ak_err err = ledger_grow((void **)&c->items, &c->cap, c->n, sizeof *c->items);
+    if (err != AK_OK)
+        return err;
+    if (budget_item_parse(key, data, &c->items[c->n], &rec))
+        c->n++;
+    else
+        ledger_corrupt(l, "budgets", key);
+    return AK_OK;
+}
+
+static enum ak_err budgets_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    ((struct budgets_ctx *)vctx)->n = 0;
+    return ledger_db_each(l, txn, l->db_budgets, budgets_visit, vctx);
 }
 
 enum ak_err ak_ledger_budgets_each(struct ak_ledger *l, ak_budget_iter_fn fn, void *ud)

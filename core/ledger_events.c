@@ -69,35 +69,32 @@ static enum ak_err events_bounds(struct ak_ledger *l, MDB_txn *txn, uint64_t *fi
     return AK_OK;
 }
 
+struct slowest_ctx { uint64_t seq; bool any; };
+
+static enum ak_err slowest_visit(struct ak_ledger *l, const MDB_val *key, const MDB_val *data,
+                                 void *vctx)
+{
+    struct slowest_ctx *c = vctx;
+    struct ledger_u64_rec r;
+    if (data->mv_size == sizeof r)
+        memcpy(&r, data->mv_data, sizeof r);
+    if (data->mv_size != sizeof r || r.version != LEDGER_REC_VERSION) {
+        ledger_corrupt(l, "cursors", key);
+        return AK_OK;
+    }
+    if (!c->any || r.value < c->seq)
+        c->seq = r.value;
+    c->any = true;
+    return AK_OK;
+}
+
 enum ak_err ledger_events_slowest(struct ak_ledger *l, MDB_txn *txn, uint64_t *seq, bool *any)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val key, data;
-    *seq = 0;
-    *any = false;
-    int rc = mdb_cursor_open(txn, l->db_cursors, &cur);
-    if (rc != 0)
-        return ledger_mdb_fail(l, rc, "open cursor");
-    for (rc = mdb_cursor_get(cur, &key, &data, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &data, MDB_NEXT)) {
-        struct ledger_u64_rec r;
-        if (data.mv_size != sizeof r) {
-            ledger_corrupt(l, "cursors", &key);
-            continue;
-        }
-        memcpy(&r, data.mv_data, sizeof r);
-        if (r.version != LEDGER_REC_VERSION) {
-            ledger_corrupt(l, "cursors", &key);
-            continue;
-        }
-        if (!*any || r.value < *seq)
-            *seq = r.value;
-        *any = true;
-    }
-    mdb_cursor_close(cur);
-    if (rc != MDB_NOTFOUND)
-        return ledger_mdb_fail(l, rc, "scan cursors");
-    return AK_OK;
+    struct slowest_ctx c = { 0 };
+    enum ak_err err = ledger_db_each(l, txn, l->db_cursors, slowest_visit, &c);
+    *seq = c.seq;
+    *any = c.any;
+    return err;
 }
 
 /* Deletes up to `max` of the oldest events with seq <= upto; *deleted says how many. */

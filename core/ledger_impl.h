@@ -111,6 +111,19 @@ enum ak_err ledger_mdb_fail(struct ak_ledger *l, int rc, const char *what);
 void ledger_corrupt(struct ak_ledger *l, const char *db, const MDB_val *key);
 bool ledger_name_ok(const char *name);
 
+/* Grows a malloc'd array so that index n fits (doubling). */
+enum ak_err ledger_grow(void **items, size_t *cap, size_t n, size_t elem);
+/* Calls visit for every record of db in key order; a non-AK_OK result stops and is returned. */
+typedef enum ak_err (*ledger_visit_fn)(struct ak_ledger *l, const MDB_val *key, const MDB_val *data,
+                                       void *ctx);
+enum ak_err ledger_db_each(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, ledger_visit_fn visit,
+                           void *ctx);
+
+/* Reads a fixed-size versioned record: AK_ERR_NOTFOUND when absent, or when of the wrong
+ * size or version (then counted and logged as corrupt). `what` is the table's name. */
+enum ak_err ledger_rec_get(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const char *what,
+                           const MDB_val *key, void *out, size_t size);
+
 /* Counters kept in meta under "ledger.*" (absent = 0). */
 enum ak_err ledger_u64_get(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, const MDB_val *key,
                            uint64_t *v);

@@ -60,11 +60,22 @@ static int signals_setup(sigset_t *wait_mask)
     return sigaction(SIGTERM, &sa, NULL) | sigaction(SIGINT, &sa, NULL) | sigaction(SIGHUP, &sa, NULL);
 }
 
+/* The configured socket, unless it is merely the default of another state_dir (the file's,
+ * when --state-dir points elsewhere): then <state_dir>/collector.sock. */
+static const char *socket_configured(const struct akc *c)
+{
+    char dflt[sizeof c->sock_path];
+    const char *cs = c->cfg->collector_socket;
+    if (!cs || !ak_notify_socket_path(ak_config_state_dir(c->cfg), NULL, dflt, sizeof dflt))
+        return cs;
+    return strcmp(cs, dflt) == 0 ? NULL : cs;
+}
+
 /* Binds the poke socket; a stale file from a dead collector is replaced (we hold the lock). */
 static int socket_bind(struct akc *c)
 {
     struct sockaddr_un sa;
-    if (!ak_notify_socket_path(c->state_dir, c->cfg->collector_socket, c->sock_path,
+    if (!ak_notify_socket_path(c->state_dir, socket_configured(c), c->sock_path,
                                sizeof c->sock_path)) {
         ak_error("collector socket path too long");
         return -1;

@@ -138,7 +138,8 @@ int akctl_config(struct akctl *ctx)
     if (ctx->cfg)
         return AKCTL_EXIT_OK;
     const char *path = ctx->config_arg;
-    bool explicit_path = path || getenv("AGENTKAVACH_CONFIG");
+    const char *env = getenv("AGENTKAVACH_CONFIG");
+    bool explicit_path = path || (env && *env);
     if (!path)
         path = ak_config_path_from_env();
     enum ak_err rc;

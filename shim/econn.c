@@ -20,6 +20,7 @@
 #include "shim/meter.h"
 
 #define PROMPT_MAX (256u * 1024)      /* privacy.save_prompts keeps at most this much */
+#define H2_PREFACE "PRI * HTTP/2.0"
 #define CUT_CHECK_MS 100               /* how often a stream looks for akctl suspend --now */
 
 struct exchange {
@@ -231,6 +232,13 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         release_held(c, buf, len, res);
         return;
     case AK_REQ_ERROR:
+        if (c->held.len == 0 && len >= sizeof H2_PREFACE - 1 &&
+            memcmp(buf, H2_PREFACE, sizeof H2_PREFACE - 1) == 0) {
+            /* HTTP/2 is not parsed yet: metering and refusal would be blind, so fail closed */
+            ak_warn("HTTP/2 to %s (prior knowledge?): connection refused; use HTTP/1.1", c->host);
+            res->action = AK_WR_KILL;
+            return;
+        }
         ak_info("connection to %s is not HTTP/1.1; it passes through unmetered", c->host);
         c->passthrough = true;
         release_held(c, buf, len, res);

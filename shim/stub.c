@@ -169,8 +169,13 @@ static int handshake_common(enum stub_sym sym, SSL *s, const void *ra)
     if (!stub_disabled() && s) {
         /* only a client calls SSL_connect, whatever SSL_is_server says before it runs */
         struct sconn *c = stub_conn_get(s, ra, sym == SYM_SSL_CONNECT);
-        if (c && c->cls == CLS_LLM)
+        if (c && c->cls == CLS_LLM) {
             stub_conn_strip_h2(c, s, ra);
+            stub_fd_enter(c);     /* the ClientHello's send names the socket */
+            int r = real(s);
+            stub_fd_leave();
+            return r;
+        }
     }
     return real(s);
 }
@@ -213,7 +218,10 @@ STUB_API int SSL_clear(SSL *s)
 {
     const void *ra = RA();
     ssl_fn real = (ssl_fn)stub_sym(SYM_SSL_CLEAR, ra);
-    if (s)
+    /* libssl itself calls SSL_clear when a handshake starts: only an SSL that already carried
+     * data is being reused for a new connection */
+    struct sconn *c = s ? stub_conn_find(s) : NULL;
+    if (c && c->used)
         stub_conn_drop(s);
     return real ? real(s) : 0;
 }

@@ -28,6 +28,7 @@ enum stub_sym {
     /* used internally */
     SYM_SSL_GET_SERVERNAME, SYM_SSL_GET_FD, SYM_SSL_IS_INIT_FINISHED, SYM_SSL_IN_BEFORE,
     SYM_SSL_IS_SERVER, SYM_SSL_GET_SSL_CTX,
+    SYM_BIO_WRITE,
     SYM_COUNT
 };
 
@@ -49,10 +50,15 @@ struct sconn {
     bool flushing;                /* a SEND is partly out; the app is retrying its write */
     bool shutdown_pending;        /* close_notify still to send */
     bool special;                 /* counted in n_special: queries must look here */
+    bool used;                    /* data went through: SSL_clear then means a new connection */
     uint8_t after_fake;           /* 0, 1 = WANT_READ given, 2 = EOF given */
     int provider;
     int err_override;             /* SSL_get_error answer for the shim's own returns; 0 = none */
     int shutdown_bits;            /* added to SSL_get_shutdown */
+    bool fd_known;                /* fd found by stub_fd.c (custom and memory BIOs) */
+    int fd;
+    dev_t fd_dev;                 /* socket identity at bind time, re-checked before use */
+    ino_t fd_ino;
     struct ak_econn *ec;
     const unsigned char *out;     /* SEND in progress (engine-owned) */
     size_t out_len, out_off;
@@ -74,6 +80,14 @@ int stub_io_write(struct sconn *c, SSL *s, const void *buf, size_t len, size_t *
                   const void *ra, bool ex);
 int stub_io_read(struct sconn *c, SSL *s, void *buf, size_t len, size_t *got,
                  const void *ra, bool ex, bool peek);
+
+/* ---- finding the socket of an SSL whose BIO hides it (stub_fd.c) ---- */
+/* Marks the thread as inside a real OpenSSL call on c (only when c's fd is still unknown). */
+void stub_fd_enter(struct sconn *c);
+void stub_fd_leave(void);
+/* A socket fd for s that is still the one bound (SSL_get_fd first); -1 when none. */
+int stub_fd_socket(struct sconn *c, SSL *s, const void *ra);
+void stub_fd_forget(const SSL *s);
 
 /* ---- the engine (stub_engine.c) ---- */
 const struct ak_engine_api *stub_engine(void);              /* NULL: not loaded / failed */

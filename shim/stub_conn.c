@@ -204,6 +204,7 @@ void stub_conn_drop(const SSL *s)
     pthread_mutex_unlock(&b->lock);
     if (!c)
         return;
+    stub_fd_forget(s);
     if (c->ec && stub_engine())
         stub_engine()->conn_free(c->ec);
     if (c->special)

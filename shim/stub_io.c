@@ -45,16 +45,22 @@ static long real_io(enum stub_sym plain, enum stub_sym ex_sym, SSL *s, void *p, 
     return fn(s, p, n > INT_MAX ? INT_MAX : (int)n);
 }
 
-static long real_write(SSL *s, const void *p, size_t n, const void *ra, bool ex)
+/* The real calls run with the thread marked as inside this connection (stub_fd.c). */
+static long real_write(struct sconn *c, SSL *s, const void *p, size_t n, const void *ra, bool ex)
 {
-    return real_io(SYM_SSL_WRITE, SYM_SSL_WRITE_EX, s, (void *)p, n, ra, ex);
+    stub_fd_enter(c);
+    long r = real_io(SYM_SSL_WRITE, SYM_SSL_WRITE_EX, s, (void *)p, n, ra, ex);
+    stub_fd_leave();
+    return r;
 }
 
-static long real_read(SSL *s, void *p, size_t n, const void *ra, bool ex, bool peek)
+static long real_read(struct sconn *c, SSL *s, void *p, size_t n, const void *ra, bool ex, bool peek)
 {
-    if (peek)
-        return real_io(SYM_SSL_PEEK, SYM_SSL_PEEK_EX, s, p, n, ra, ex);
-    return real_io(SYM_SSL_READ, SYM_SSL_READ_EX, s, p, n, ra, ex);
+    stub_fd_enter(c);
+    long r = peek ? real_io(SYM_SSL_PEEK, SYM_SSL_PEEK_EX, s, p, n, ra, ex)
+                  : real_io(SYM_SSL_READ, SYM_SSL_READ_EX, s, p, n, ra, ex);
+    stub_fd_leave();
+    return r;
 }
 
 static int done(size_t n, size_t *count)
@@ -122,13 +128,14 @@ static void send_close_notify(struct sconn *c, SSL *s, const void *ra)
 /* SHUT_RD on the SSL's socket. The fd is read now, not cached, so it cannot be stale; it must
  * still be a socket (a memory BIO gives -1). Nothing is sent to the server by SHUT_RD; the
  * kernel wakes every poll/epoll waiter and the socket reads as EOF. */
-static void shut_read_side(SSL *s, const void *ra)
+static void shut_read_side(struct sconn *c, SSL *s, const void *ra)
 {
-    ssl_const_fn getfd = (ssl_const_fn)stub_sym(SYM_SSL_GET_FD, ra);
-    int fd = getfd ? getfd(s) : -1;
+    int fd = stub_fd_socket(c, s, ra);
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
         shutdown(fd, SHUT_RD);
+    else
+        stub_log(STUB_LOG_DEBUG, "no socket known for a refused connection: close_notify only");
 }
 
 static void conn_kill(struct sconn *c, SSL *s, const void *ra)
@@ -136,7 +143,7 @@ static void conn_kill(struct sconn *c, SSL *s, const void *ra)
     c->dead = true;
     stub_conn_mark_special(c);
     send_close_notify(c, s, ra);
-    shut_read_side(s, ra);
+    shut_read_side(c, s, ra);
 }
 
 /* ---- write ---- */
@@ -144,7 +151,7 @@ static void conn_kill(struct sconn *c, SSL *s, const void *ra)
 static int flush(struct sconn *c, SSL *s, size_t app_len, size_t *written, const void *ra, bool ex)
 {
     while (c->out_off < c->out_len) {
-        long r = real_write(s, c->out + c->out_off, c->out_len - c->out_off, ra, ex);
+        long r = real_write(c, s, c->out + c->out_off, c->out_len - c->out_off, ra, ex);
         if (r <= 0) {
             c->flushing = true;   /* the app will retry its write; we resume here */
             return (int)r;
@@ -160,19 +167,23 @@ static int flush(struct sconn *c, SSL *s, size_t app_len, size_t *written, const
 
 /* Node and others write the request before the handshake has finished: finish it first, so
  * that a refusal can send close_notify (refusal-experiments.md 3.2, "handshake gate"). */
-static int handshake_gate(SSL *s, const void *ra)
+static int handshake_gate(struct sconn *c, SSL *s, const void *ra)
 {
     ssl_const_fn finished = (ssl_const_fn)stub_sym(SYM_SSL_IS_INIT_FINISHED, ra);
     if (!finished || finished(s))
         return 1;
     ssl_fn hs = (ssl_fn)stub_sym(SYM_SSL_DO_HANDSHAKE, ra);
-    return hs ? hs(s) : 1;
+    stub_fd_enter(c);
+    int r = hs ? hs(s) : 1;
+    stub_fd_leave();
+    return r;
 }
 
 int stub_io_write(struct sconn *c, SSL *s, const void *buf, size_t len, size_t *written,
                   const void *ra, bool ex)
 {
     const struct ak_engine_api *e = stub_engine();
+    c->used = true;
     if (c->dead) {
         if (c->shutdown_pending)
             send_close_notify(c, s, ra);
@@ -182,10 +193,10 @@ int stub_io_write(struct sconn *c, SSL *s, const void *buf, size_t len, size_t *
     if (c->flushing)
         return flush(c, s, len, written, ra, ex);
     if (!e || !c->ec) {
-        long r = real_write(s, buf, len, ra, ex);
+        long r = real_write(c, s, buf, len, ra, ex);
         return r > 0 ? done((size_t)r, written) : (int)r;
     }
-    int hs = handshake_gate(s, ra);
+    int hs = handshake_gate(c, s, ra);
     if (hs <= 0)
         return ex ? 0 : hs;
 
@@ -212,7 +223,7 @@ int stub_io_write(struct sconn *c, SSL *s, const void *buf, size_t len, size_t *
     case AK_WR_PASS:
         break;
     }
-    long r = real_write(s, buf, len, ra, ex);
+    long r = real_write(c, s, buf, len, ra, ex);
     return r > 0 ? done((size_t)r, written) : (int)r;
 }
 
@@ -230,17 +241,18 @@ int stub_io_read(struct sconn *c, SSL *s, void *buf, size_t len, size_t *got,
                  const void *ra, bool ex, bool peek)
 {
     const struct ak_engine_api *e = stub_engine();
+    c->used = true;
     if (c->in_len > c->in_off)
         return in_serve(c, buf, len, got, peek);
     if (c->dead)
         return after_synthetic(c, ex);
     c->err_override = 0;
     if (!e || !c->ec || peek) {
-        long r = real_read(s, buf, len, ra, ex, peek);
+        long r = real_read(c, s, buf, len, ra, ex, peek);
         return r > 0 ? done((size_t)r, got) : (int)r;
     }
     for (;;) {
-        long r = real_read(s, buf, len, ra, ex, false);
+        long r = real_read(c, s, buf, len, ra, ex, false);
         if (r <= 0) {
             note_read_failure(c, s, r, ra);
             return (int)r;

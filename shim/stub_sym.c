@@ -36,6 +36,7 @@ static const char *const sym_names[SYM_COUNT] = {
     [SYM_SSL_GET_SERVERNAME] = "SSL_get_servername", [SYM_SSL_GET_FD] = "SSL_get_fd",
     [SYM_SSL_IS_INIT_FINISHED] = "SSL_is_init_finished", [SYM_SSL_IN_BEFORE] = "SSL_in_before",
     [SYM_SSL_IS_SERVER] = "SSL_is_server", [SYM_SSL_GET_SSL_CTX] = "SSL_get_SSL_CTX",
+    [SYM_BIO_WRITE] = "BIO_write",
 };
 
 struct caller {

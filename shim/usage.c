@@ -205,6 +205,18 @@ static size_t usage_value_at(const unsigned char *p, size_t n, size_t i)
     return i;
 }
 
+/* After the "usage prefix: the rest of a "usage" or "usageMetadata" key, else 0. */
+static size_t usage_key_rest(const unsigned char *p, size_t n)
+{
+    static const char *const rests[] = { "\"", "Metadata\"" };
+    for (size_t i = 0; i < AK_ARRAY_LEN(rests); i++) {
+        size_t l = strlen(rests[i]);
+        if (n >= l && memcmp(p, rests[i], l) == 0)
+            return l;
+    }
+    return 0;
+}
+
 /* Does a member named key (quoted, e.g. "\"usage\"") start a value whose first byte is
  * in `starts`? */
 static bool usage_has_member(const unsigned char *p, size_t n, const char *key,
@@ -215,7 +227,9 @@ static bool usage_has_member(const unsigned char *p, size_t n, const char *key,
         const unsigned char *hit = memmem(p + off, n - off, key, klen);
         if (!hit)
             return false;
-        size_t v = usage_value_at(p, n, (size_t)(hit - p) + klen);
+        size_t k = (size_t)(hit - p) + klen;
+        k += usage_key_rest(p + k, n - k);
+        size_t v = usage_value_at(p, n, k);
         if (v < n && strchr(starts, p[v]))
             return true;
         off = (size_t)(hit - p) + klen;
@@ -229,12 +243,12 @@ bool ak_usage_worth_parsing(const unsigned char *p, size_t n, bool need_model)
 {
     if (!p || !n)
         return false;
-    /* "usage": null rides on every OpenAI chunk once include_usage is on: objects only */
-    if (usage_has_member(p, n, "\"usage\"", "{") ||
-        usage_has_member(p, n, "\"usageMetadata\"", "{"))
+    /* "usage": null rides on every OpenAI chunk once include_usage is on: objects only.
+     * One search for the prefix serves "usage" and "usageMetadata". */
+    if (usage_has_member(p, n, "\"usage", "{"))
         return true;
     /* an "error" member, or "type":"error" (Anthropic, Responses) */
-    if (memmem(p, n, USAGE_LIT("\"error\"")) || memmem(p, n, USAGE_LIT("\"response.failed\"")))
+    if (memmem(p, n, USAGE_LIT("\"error\"")))
         return true;
     return need_model && memmem(p, n, USAGE_LIT("\"model"));
 }
@@ -253,25 +267,35 @@ static size_t usage_string_len(const unsigned char *p, size_t n, size_t i, size_
     return count;
 }
 
-int64_t ak_usage_text_bytes(const unsigned char *p, size_t n)
+/* The member that carries generated text in a stream event of each wire format. */
+static const char *usage_text_key(const char *operation, enum ak_provider provider)
 {
-    static const char *const keys[] = { "\"content\"", "\"text\"", "\"delta\"" };
+    const char *fmt = usage_format(operation, provider);
+    if (strcmp(fmt, "responses") == 0)
+        return "\"delta\"";
+    if (strcmp(fmt, "messages") == 0 || strcmp(fmt, "generate_content") == 0)
+        return "\"text\"";
+    return "\"content\"";
+}
+
+int64_t ak_usage_text_bytes(const char *operation, enum ak_provider provider,
+                            const unsigned char *p, size_t n)
+{
+    const char *key = usage_text_key(operation, provider);
+    size_t klen = strlen(key), off = 0;
     int64_t total = 0;
     if (!p)
         return 0;
-    for (size_t k = 0; k < AK_ARRAY_LEN(keys); k++) {
-        size_t klen = strlen(keys[k]), off = 0;
-        while (off < n) {
-            const unsigned char *hit = memmem(p + off, n - off, keys[k], klen);
-            if (!hit)
-                break;
-            size_t v = usage_value_at(p, n, (size_t)(hit - p) + klen);
-            off = (size_t)(hit - p) + klen;
-            if (v < n && p[v] == '"') {
-                size_t end;
-                total += (int64_t)usage_string_len(p, n, v + 1, &end);
-                off = end;
-            }
+    while (off < n) {
+        const unsigned char *hit = memmem(p + off, n - off, key, klen);
+        if (!hit)
+            break;
+        size_t v = usage_value_at(p, n, (size_t)(hit - p) + klen);
+        off = (size_t)(hit - p) + klen;
+        if (v < n && p[v] == '"') {
+            size_t end;
+            total += (int64_t)usage_string_len(p, n, v + 1, &end);
+            off = end;
         }
     }
     return total;

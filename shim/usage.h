@@ -24,8 +24,9 @@ void ak_usage_apply(const char *operation, enum ak_provider provider, const cJSO
  * need_model) the model? Byte search only; false positives only cost a parse. */
 bool ak_usage_worth_parsing(const unsigned char *p, size_t n, bool need_model);
 
-/* Bytes of generated text in an event payload ("content", "text" and "delta" strings),
- * counted without parsing, for estimates when a stream is cut. */
-int64_t ak_usage_text_bytes(const unsigned char *p, size_t n);
+/* Bytes of generated text in a stream payload (the "content", "text" or "delta" strings of
+ * the operation's wire format), counted without parsing, for estimates of cut streams. */
+int64_t ak_usage_text_bytes(const char *operation, enum ak_provider provider,
+                            const unsigned char *p, size_t n);
 
 #endif

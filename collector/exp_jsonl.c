@@ -11,7 +11,8 @@
  *          nothing that the ledger counts as delivered;
  *   always one write and one fsync per record: slower, the same guarantee at record grain;
  *   never  leaves flushing to the kernel: fastest, a power cut can lose the tail.
- * A file moved away by an outside logrotate is noticed (inode change) and reopened.
+ * A file moved away by an outside logrotate is noticed (inode change) and reopened. When the
+ * file is opened, a partial last line left by a killed process is cut off (jsonl_repair_tail).
  */
 #include "collector/exporter.h"
 #include "collector/logrl.h"
@@ -30,6 +31,7 @@
 #define JSONL_DEFAULT_KEEP 5
 #define JSONL_FILE_MODE 0640
 #define JSONL_DIR_MODE 0750
+#define JSONL_TAIL_CHUNK 4096
 
 enum jsonl_sync { JSONL_SYNC_BATCH = 0, JSONL_SYNC_ALWAYS, JSONL_SYNC_NEVER };
 
@@ -73,6 +75,32 @@ static void jsonl_make_parent(const char *path)
                         strerror(errno));
 }
 
+/* A process killed in the middle of a write can leave a partial last line; its batch was
+ * never acknowledged (the cursor did not move), so the tail is cut back to the last
+ * newline and the batch is written again whole. */
+static enum ak_err jsonl_repair_tail(int fd, off_t size)
+{
+    char buf[JSONL_TAIL_CHUNK];
+    off_t end = size;
+    while (end > 0) {
+        off_t start = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(end - start), start);
+        if (n != (ssize_t)(end - start))
+            return AK_ERR_IO;
+        for (ssize_t i = n - 1; i >= 0; i--)
+            if (buf[i] == '\n') {
+                off_t keep = start + i + 1;
+                if (keep == size)
+                    return AK_OK;
+                akc_log_limited(AK_LOG_WARN, "jsonl-tail", "jsonl: dropping a partial last line "
+                                "(%lld bytes) left by an interrupted write", (long long)(size - keep));
+                return ftruncate(fd, keep) == 0 ? AK_OK : AK_ERR_IO;
+            }
+        end = start;
+    }
+    return ftruncate(fd, 0) == 0 ? AK_OK : AK_ERR_IO;
+}
+
 static enum ak_err jsonl_open(struct jsonl *j)
 {
     struct stat st;
@@ -82,14 +110,14 @@ static enum ak_err jsonl_open(struct jsonl *j)
             return AK_OK;
         jsonl_close(j);
     }
-    int fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, JSONL_FILE_MODE);
+    int fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, JSONL_FILE_MODE);
     if (fd < 0 && errno == ENOENT) {
         jsonl_make_parent(j->path);
-        fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, JSONL_FILE_MODE);
+        fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, JSONL_FILE_MODE);
     }
     if (fd < 0)
         return AK_ERR_IO;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0 || jsonl_repair_tail(fd, st.st_size) != AK_OK) {
         close(fd);
         return AK_ERR_IO;
     }

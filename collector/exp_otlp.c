@@ -36,6 +36,7 @@
 #define OTLP_STATUS_ERROR 2
 #define OTLP_NS_PER_MS 1000000LL
 #define OTLP_MS_PER_S 1000.0
+#define OTLP_MS_PER_S_INT 1000LL
 #define OTLP_TRACE_ID_BYTES 16
 #define OTLP_SPAN_ID_BYTES 8
 #define HTTP_ERROR_MIN 400
@@ -498,7 +499,7 @@ enum ak_err akc_otlp_new(const struct ak_config *cfg, struct akc_exporter **out)
     snprintf(e->name, sizeof e->name, "otlp");
     e->ops = &otlp_ops;
     e->impl = o;
-    e->min_interval_ms = (int64_t)(cfg->otlp_interval_s > 0 ? cfg->otlp_interval_s : 0) * 1000;
+    e->min_interval_ms = (int64_t)(cfg->otlp_interval_s > 0 ? cfg->otlp_interval_s : 0) * OTLP_MS_PER_S_INT;
     *out = e;
     return AK_OK;
 }

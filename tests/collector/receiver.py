@@ -139,6 +139,7 @@ class HttpReceiver:
         self.got = {}           # path -> [json docs accepted]
         self.invalid = []       # (path, reason)
         self.attempts = 0
+        self.refused = 0        # requests answered with fail_status
         self.fail_status = None
         self.port = port
         self.server = None
@@ -200,6 +201,8 @@ class HttpReceiver:
             self.attempts += 1
             fail = self.fail_status
         if fail:
+            with self.lock:
+                self.refused += 1
             return fail, b"unavailable"
         if path == "/hook" and self.secret:
             why = self.verify_signature(headers, body)

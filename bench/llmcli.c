@@ -181,12 +181,12 @@ int main(int argc, char **argv)
     double mean_us = (double)(bl_now_ns() - w0) / BL_NS_PER_US / calls;
     double p50 = bl_median(lat, (size_t)calls);
     if (stream)
-        printf("RESULT bench=stream mode=%s round=%d chunks=%ld us_per_stream=%.1f "
-               "ns_per_chunk=%.1f cpu_ns_per_chunk=%.1f\n", mode, round, ri.chunks, p50,
+        printf("RESULT bench=stream mode=%s round=%d total=%d chunks=%ld us_per_stream=%.1f "
+               "ns_per_chunk=%.1f cpu_ns_per_chunk=%.1f\n", mode, round, warmup + calls, ri.chunks, p50,
                p50 * BL_NS_PER_US / (double)ri.chunks, cpu_us * BL_NS_PER_US / (double)ri.chunks);
     else
-        printf("RESULT bench=call mode=%s round=%d p50_us=%.1f mean_us=%.1f cpu_us=%.2f "
-               "calls_s=%.0f\n", mode, round, p50, mean_us, cpu_us, 1e6 / mean_us);
+        printf("RESULT bench=call mode=%s round=%d total=%d p50_us=%.1f mean_us=%.1f cpu_us=%.2f "
+               "calls_s=%.0f\n", mode, round, warmup + calls, p50, mean_us, cpu_us, 1e6 / mean_us);
     SSL_shutdown(c->ssl);
     SSL_free(c->ssl);
     SSL_CTX_free(ctx);

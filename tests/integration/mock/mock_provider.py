@@ -252,7 +252,8 @@ def counts_of(prompt, max_out, markers, provider):
 
 
 def stable_id(*parts):
-    """An id that depends on the request minus its TAG, so replies are byte-stable."""
+    """An id that depends on what was asked (minus the TAG), so replies are byte-stable; not
+    on the exact body bytes, so an added stream_options does not change it."""
     h = hashlib.sha1()
     for p in parts:
         h.update(TAG_RE.sub(b"TAG", p if isinstance(p, bytes) else str(p).encode()))
@@ -575,7 +576,7 @@ def plan_llm(kind, path_model, query, headers, body, conn):
     counts = counts_of(prompt, max_tokens_of(kind, req), markers, provider)
     model = answered_model(kind, req, path_model)
     ctx = {"req": req, "counts": counts, "model": model, "stream": stream,
-           "id": stable_id(body, query.get("_path", [""])[0]),
+           "id": stable_id(query.get("_path", [""])[0], model, stream, prompt),
            "pad": BIG_BODY_BYTES if "BIGBODY" in markers else 0,
            "pieces": STREAM_PIECES, "sse": query.get("alt") == ["sse"]}
     if "BIGBODY" in markers and stream:

@@ -71,8 +71,13 @@ struct ak_econn *econn_new(const char *host, int port, int provider)
 
 /* ---- the end of an exchange ---- */
 
-static void exchange_finish(struct ak_econn *c, bool complete)
+/* How an exchange ended: the reply was read to its end, it stopped early (the client went
+ * away, the server closed), or the parser could not follow it. */
+enum finish { FIN_DONE, FIN_EARLY, FIN_ERROR };
+
+static void exchange_finish(struct ak_econn *c, enum finish how)
 {
+    bool complete = how == FIN_DONE;
     struct exchange *x = &c->x;
     if (!x->active)
         return;
@@ -80,9 +85,12 @@ static void exchange_finish(struct ak_econn *c, bool complete)
     enum ak_decision dec = x->decision;
     char reason[AK_EV_REASON];
     snprintf(reason, sizeof reason, "%s", x->reason);
-    if (r->unparseable && !r->have_usage) {
+    if ((r->unparseable || how == FIN_ERROR) && !r->have_usage) {
         dec = AK_DEC_UNMETERED;
         snprintf(reason, sizeof reason, "%s", r->reason[0] ? r->reason : "reply not understood");
+    } else if (!complete && r->status == 0) {
+        dec = AK_DEC_UNMETERED;   /* not even a status line: what was spent is unknown */
+        snprintf(reason, sizeof reason, "the connection ended before a reply");
     } else if (!complete && !r->have_usage && !reason[0]) {
         snprintf(reason, sizeof reason, "%s", x->req.stream ? "stream ended early" : "reply ended early");
     }
@@ -151,7 +159,7 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
 {
     const struct ak_xreq *rq = ak_reqparser_request(c->rq);
     if (c->x.active)
-        exchange_finish(c, false); /* the previous reply was never read to its end */
+        exchange_finish(c, FIN_EARLY); /* the previous reply was never read to its end */
 
     struct enforce_call call = { .req = rq, .provider = c->prov };
     call.priced = eng.prices &&
@@ -298,11 +306,11 @@ void econn_on_read(struct ak_econn *c, const unsigned char *buf, size_t len, str
         res->out_len = c->obuf.len;
     }
     if (st == AK_RESP_DONE || st == AK_RESP_ERROR) {
-        exchange_finish(c, st == AK_RESP_DONE);
+        exchange_finish(c, st == AK_RESP_DONE ? FIN_DONE : FIN_ERROR);
         return;
     }
     if (x->req.stream && cut_requested(c)) {
-        exchange_finish(c, false);
+        exchange_finish(c, FIN_EARLY);
         res->action = AK_RD_CUT;
     }
 }
@@ -312,7 +320,7 @@ void econn_on_eof(struct ak_econn *c)
     if (!c->x.active)
         return;
     enum ak_resp_state st = ak_respparser_eof(c->x.rs);
-    exchange_finish(c, st == AK_RESP_DONE);
+    exchange_finish(c, st == AK_RESP_DONE ? FIN_DONE : FIN_EARLY);
 }
 
 void econn_free(struct ak_econn *c)
@@ -320,7 +328,7 @@ void econn_free(struct ak_econn *c)
     if (!c)
         return;
     if (c->x.active)
-        exchange_finish(c, false);  /* abandoned: recorded with what was seen, as an estimate */
+        exchange_finish(c, FIN_EARLY);  /* abandoned: recorded with what was seen, as an estimate */
     ak_reqparser_free(c->rq);
     ak_buf_free(&c->held);
     ak_buf_free(&c->out);

@@ -9,9 +9,9 @@
  * The transform (strip_usage_chunk: the request was rewritten to add include_usage). The
  * client must see the stream it would have seen without include_usage. We take that to be:
  * every event exactly as sent, minus the one extra event whose JSON has "choices":[] and a
- * non-null "usage". Chunks that carry "usage":null are left alone: the field is optional in
- * every OpenAI SDK's chunk type, clients ignore it, and removing it would mean re-serialising
- * every chunk (changing its bytes) instead of passing it through untouched. So: the head
+ * non-null "usage", and minus the `,"usage":null` that include_usage adds as the last key of
+ * every other chunk (OpenAI's compact JSON; a byte edit, nothing is re-serialised), so that
+ * a client compares equal byte for byte with what it would have received. So: the head
  * goes out byte-identical, the body is re-framed as one chunk per group of kept events
  * (events completed within one input chunk or one feed), and the last 0-chunk and trailers
  * go out as received. At most one incomplete event is held. A response that is not a 2xx
@@ -112,6 +112,23 @@ static bool xr_payload(struct ak_respparser *p, const unsigned char *d, size_t n
     return usage_only;
 }
 
+/* Appends an event with the `,"usage":null` that include_usage added removed (the last one:
+ * OpenAI writes it as the final key of the chunk object). */
+static enum ak_err xr_keep_event(struct ak_respparser *p, const unsigned char *raw, size_t n)
+{
+    static const char null_usage[] = ",\"usage\":null";
+    const size_t nl = sizeof null_usage - 1;
+    const unsigned char *hit = NULL;
+    for (const unsigned char *q = raw; (q = memmem(q, n - (size_t)(q - raw), null_usage, nl)); q += nl)
+        hit = q;
+    if (!hit)
+        return ak_buf_append(&p->group, raw, n, 0);
+    enum ak_err err = ak_buf_append(&p->group, raw, (size_t)(hit - raw), 0);
+    if (err == AK_OK)
+        err = ak_buf_append(&p->group, hit + nl, n - (size_t)(hit - raw) - nl, 0);
+    return err;
+}
+
 static enum ak_err xr_sse_event(void *ud, const struct ak_sse_event *ev)
 {
     struct ak_respparser *p = ud;
@@ -126,7 +143,7 @@ static enum ak_err xr_sse_event(void *ud, const struct ak_sse_event *ev)
     }
     if (!p->transform || drop)
         return AK_OK;
-    return ak_buf_append(&p->group, ev->raw, ev->raw_len, 0);
+    return xr_keep_event(p, ev->raw, ev->raw_len);
 }
 
 static enum ak_err xr_array_elem(void *ud, const unsigned char *elem, size_t n)

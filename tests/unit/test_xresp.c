@@ -503,6 +503,8 @@ static void dechunk(const struct ak_buf *out, struct dechunked *d)
 }
 
 #define CHUNK_EVENT "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"}}],\"usage\":null}%s%s"
+/* the same chunk as a client that did not ask for include_usage receives it */
+#define PLAIN_EVENT "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"}}]}%s%s"
 #define USAGE_EVENT "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":79,\"completion_tokens\":14,\"total_tokens\":93}}%s%s"
 
 static void build_stream(struct ak_buf *with, struct ak_buf *without, const char *eol)
@@ -510,7 +512,7 @@ static void build_stream(struct ak_buf *with, struct ak_buf *without, const char
     const char *words[] = { "Hello", " there", ", how", " are", " you", "?" };
     for (size_t i = 0; i < AK_ARRAY_LEN(words); i++) {
         ak_buf_printf(with, CHUNK_EVENT, words[i], eol, eol);
-        ak_buf_printf(without, CHUNK_EVENT, words[i], eol, eol);
+        ak_buf_printf(without, PLAIN_EVENT, words[i], eol, eol);
     }
     ak_buf_printf(with, ": keep-alive%s%s", eol, eol);
     ak_buf_printf(without, ": keep-alive%s%s", eol, eol);

@@ -44,6 +44,8 @@ struct ak_econn {
     struct ak_buf out;            /* a rewritten request, or a refusal */
     struct ak_buf obuf;           /* response bytes for the app when transforming */
     bool passthrough;             /* not HTTP/1.1 (or pipelined): hands off from here on */
+    bool head_sent;               /* an Expect: 100-continue head went out ahead of its body */
+    size_t partial_send;          /* a SEND of only the first bytes of `held` is in flight */
     int64_t next_cut_check_ms;    /* suspend --now is looked for at most every CUT_CHECK_MS */
     struct exchange x;
 };
@@ -166,6 +168,8 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
                   ak_price_lookup(eng.prices, eng.cfg, c->prov, rq->model, &call.price) == AK_OK;
     struct enforce_result er;
     enforce_decide(&call, &er);
+    bool head_sent = c->head_sent;
+    c->head_sent = false;
     if (er.decision != AK_DEC_ALLOWED) {
         refuse(c, rq, &er, res);
         ak_buf_reset(&c->held);
@@ -182,7 +186,7 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     res->action = AK_WR_SEND;
     res->out = c->held.data;
     res->out_len = c->held.len;
-    if (should_add_stream_usage(c, rq)) {
+    if (!head_sent && should_add_stream_usage(c, rq)) {
         ak_buf_reset(&c->out);
         if (ak_reqparser_rewrite_include_usage(c->rq, &c->out)) {
             x->transforming = true;
@@ -220,6 +224,20 @@ static void release_held(struct ak_econn *c, const unsigned char *buf, size_t le
     res->out_len = c->held.len;
 }
 
+/* A held head that asks for 100-continue goes out at once: curl would otherwise wait a second
+ * for the server's 100 before it sends the body we need for the decision. */
+static void send_expect_head(struct ak_econn *c, struct ak_wr_result *res)
+{
+    size_t head = c->head_sent ? 0 : ak_reqparser_expect_head(c->rq);
+    if (!head)
+        return;
+    c->head_sent = true;
+    c->partial_send = head;
+    res->action = AK_WR_SEND;
+    res->out = c->held.data;
+    res->out_len = head;
+}
+
 void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_wr_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -235,6 +253,7 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
             return;
         }
         res->action = AK_WR_HOLD;
+        send_expect_head(c, res);
         return;
     case AK_REQ_PASS:
         release_held(c, buf, len, res);
@@ -268,6 +287,11 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
 
 void econn_on_sent(struct ak_econn *c)
 {
+    if (c->partial_send) {
+        ak_buf_consume(&c->held, c->partial_send);   /* the head is out; the body stays held */
+        c->partial_send = 0;
+        return;
+    }
     ak_buf_reset(&c->held);
     ak_buf_reset(&c->out);
 }

@@ -63,6 +63,11 @@ enum ak_req_state ak_reqparser_feed(struct ak_reqparser *p, const unsigned char 
 /* After DONE: the request, and the held bytes exactly as the app wrote them. */
 const struct ak_xreq *ak_reqparser_request(const struct ak_reqparser *p);
 const unsigned char *ak_reqparser_bytes(const struct ak_reqparser *p, size_t *len);
+/* While holding: the length of the head when it is complete and asks for
+ * "Expect: 100-continue" (curl does for bodies over 1 MiB), else 0. The engine sends such a
+ * head at once so that the server's 100 Continue releases the body without curl's 1 s wait;
+ * only headers reach the server before the decision, never the prompt. */
+size_t ak_reqparser_expect_head(const struct ak_reqparser *p);
 /* After PASS: why it is not metered ("GET", "body over cap", "unknown path", ...). */
 const char *ak_reqparser_reason(const struct ak_reqparser *p);
 /* After DONE, OpenAI-style streaming request without include_usage: builds in `out` the

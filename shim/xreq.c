@@ -412,6 +412,15 @@ const unsigned char *ak_reqparser_bytes(const struct ak_reqparser *p, size_t *le
     return p->held.data;
 }
 
+size_t ak_reqparser_expect_head(const struct ak_reqparser *p)
+{
+    static const char end[] = "\r\n\r\n";
+    if (p->mode != XR_HOLD || !p->req.expect_continue || !p->req.method[0])
+        return 0;
+    const unsigned char *e = memmem(p->held.data, p->held.len, end, sizeof end - 1);
+    return e ? (size_t)(e - p->held.data) + sizeof end - 1 : 0;
+}
+
 const char *ak_reqparser_reason(const struct ak_reqparser *p)
 {
     return p->reason;

@@ -194,7 +194,10 @@ def _norm(inp, out, cached=0, cwrite=0, reasoning=0):
 
 def body_usage(provider, op, stream, body):
     """Normalised usage found in a response body, or None."""
-    docs = _sse_payloads(body) if stream else [json.loads(body)]
+    if stream and body.lstrip().startswith(b"["):
+        docs = json.loads(body)                    # Gemini stream without alt=sse
+    else:
+        docs = _sse_payloads(body) if stream else [json.loads(body)]
     found = None
     anth = {}
     for d in docs:
@@ -605,6 +608,10 @@ def usage_cases():
             cases.append(Case("requests usage details %s/%s %s" % (
                 provider, op, "stream" if stream else "non-stream"), "requests",
                 [(provider, op, stream, DETAILED, {"max_tokens": 40})]))
+    for client in ("requests", "curl"):
+        cases.append(Case("%s gemini stream without alt=sse (one JSON array)" % client, client,
+                          [("gemini", "generate_content", True, DETAILED,
+                            {"gemini_array": "1"})]))
     return cases
 
 

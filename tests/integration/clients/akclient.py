@@ -11,7 +11,8 @@ byte, and one "status: N" line per call to stderr ("error: ..." when the call fa
 
 CLI: akclient.py CLIENT PROVIDER OPERATION STREAM PROMPT [--opt KEY=VALUE]...
   e.g. akclient.py requests openai chat 1 "Say hi TAG=x1" --opt max_tokens=12
-       (opts: model, max_tokens, include_usage=0, host, port, gzip=1, http2=1, calls=N)
+       (opts: model, max_tokens, include_usage=0, host, port, gzip=1, http2=1, calls=N,
+              gemini_array=1: a Gemini stream without alt=sse, i.e. one JSON array)
 """
 import argparse
 import json
@@ -101,10 +102,13 @@ def _headers(provider, stream, key, extra):
     return h + [list(kv) for kv in extra]
 
 
-def _body_and_path(provider, op, stream, prompt, model, max_tokens, include_usage):
+def _body_and_path(provider, op, stream, prompt, model, max_tokens, include_usage,
+                   gemini_array=False):
     msgs = [{"role": "user", "content": prompt}]
     if provider == "gemini":
-        verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        verb = "generateContent"
+        if stream:
+            verb = "streamGenerateContent" + ("" if str(gemini_array) == "1" else "?alt=sse")
         body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}],
                 "generationConfig": {"maxOutputTokens": max_tokens}}
         return body, "/v1beta/models/%s:%s" % (model, verb)
@@ -140,7 +144,8 @@ def call_spec(provider, op, stream, prompt, opts=None):
         return {"method": "GET", "url": "https://%s%s" % (authority, o.get("path", "/")),
                 "headers": [["Accept", "text/html"]], "body": "",
                 "meta": {"provider": None, "op": None, "stream": False, "api_key": key}}
-    body, path = _body_and_path(provider, op, stream, prompt, model, max_tokens, include_usage)
+    body, path = _body_and_path(provider, op, stream, prompt, model, max_tokens, include_usage,
+                                o.get("gemini_array", False))
     if o.get("path"):
         path = o["path"]
     return {"method": "POST", "url": "https://%s%s" % (authority, path),

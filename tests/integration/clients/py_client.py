@@ -36,98 +36,93 @@ def body_of(call):
     return call["body"].encode() if call["body"] else None
 
 
-def run_urllib(spec, timeout):
-    import urllib.error
-    import urllib.request
+def each_call(spec, do_call):
+    """Runs do_call(call) for every call; a failed call is reported and the rest still run."""
     rc = 0
     for call in spec["calls"]:
-        req = urllib.request.Request(call["url"], data=body_of(call), method=call["method"],
-                                     headers=dict(call["headers"]))
         try:
-            try:
-                resp = urllib.request.urlopen(req, timeout=timeout)
-            except urllib.error.HTTPError as e:
-                resp = e
-            with resp:
-                while True:
-                    chunk = resp.read1(READ_SIZE) if hasattr(resp, "read1") else resp.read()
-                    if not chunk:
-                        break
-                    out(chunk)
-                status(resp.status if hasattr(resp, "status") else resp.code)
+            do_call(call)
         except Exception as e:  # noqa: BLE001 - the driver compares whatever happened
             error(e)
             rc = FAILED
     return rc
 
 
+async def each_call_async(spec, do_call):
+    rc = 0
+    for call in spec["calls"]:
+        try:
+            await do_call(call)
+        except Exception as e:  # noqa: BLE001
+            error(e)
+            rc = FAILED
+    return rc
+
+
+def run_urllib(spec, timeout):
+    import urllib.error
+    import urllib.request
+
+    def do_call(call):
+        req = urllib.request.Request(call["url"], data=body_of(call), method=call["method"],
+                                     headers=dict(call["headers"]))
+        try:
+            resp = urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as e:
+            resp = e
+        with resp:
+            for chunk in iter(lambda: resp.read1(READ_SIZE), b""):
+                out(chunk)
+            status(resp.status)
+    return each_call(spec, do_call)
+
+
 def run_requests(spec, timeout):
     import requests
-    rc = 0
     with requests.Session() as s:
-        for call in spec["calls"]:
-            try:
-                with s.request(call["method"], call["url"], data=body_of(call),
-                               headers=dict(call["headers"]), stream=True,
-                               timeout=timeout) as r:
-                    for chunk in r.iter_content(chunk_size=None):
-                        out(chunk)
-                    status(r.status_code)
-            except Exception as e:  # noqa: BLE001
-                error(e)
-                rc = FAILED
-    return rc
+        def do_call(call):
+            with s.request(call["method"], call["url"], data=body_of(call),
+                           headers=dict(call["headers"]), stream=True, timeout=timeout) as r:
+                for chunk in r.iter_content(chunk_size=None):
+                    out(chunk)
+                status(r.status_code)
+        return each_call(spec, do_call)
 
 
 def run_httpx(spec, timeout):
     import httpx
-    rc = 0
     with httpx.Client(timeout=timeout) as c:
-        for call in spec["calls"]:
-            try:
-                with c.stream(call["method"], call["url"], content=body_of(call),
-                              headers=dict(call["headers"])) as r:
-                    for chunk in r.iter_bytes():
-                        out(chunk)
-                    status(r.status_code)
-            except Exception as e:  # noqa: BLE001
-                error(e)
-                rc = FAILED
-    return rc
+        def do_call(call):
+            with c.stream(call["method"], call["url"], content=body_of(call),
+                          headers=dict(call["headers"])) as r:
+                for chunk in r.iter_bytes():
+                    out(chunk)
+                status(r.status_code)
+        return each_call(spec, do_call)
 
 
 async def run_httpx_async(spec, timeout):
     import httpx
-    rc = 0
     async with httpx.AsyncClient(timeout=timeout) as c:
-        for call in spec["calls"]:
-            try:
-                async with c.stream(call["method"], call["url"], content=body_of(call),
-                                    headers=dict(call["headers"])) as r:
-                    async for chunk in r.aiter_bytes():
-                        out(chunk)
-                    status(r.status_code)
-            except Exception as e:  # noqa: BLE001
-                error(e)
-                rc = FAILED
-    return rc
+        async def do_call(call):
+            async with c.stream(call["method"], call["url"], content=body_of(call),
+                                headers=dict(call["headers"])) as r:
+                async for chunk in r.aiter_bytes():
+                    out(chunk)
+                status(r.status_code)
+        return await each_call_async(spec, do_call)
 
 
 async def run_aiohttp(spec, timeout):
     import aiohttp
-    rc = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
-        for call in spec["calls"]:
-            try:
-                async with s.request(call["method"], call["url"], data=body_of(call),
-                                     headers=dict(call["headers"])) as r:
-                    async for chunk in r.content.iter_any():
-                        out(chunk)
-                    status(r.status)
-            except Exception as e:  # noqa: BLE001
-                error(e)
-                rc = FAILED
-    return rc
+        async def do_call(call):
+            async with s.request(call["method"], call["url"], data=body_of(call),
+                                 headers=dict(call["headers"])) as r:
+                async for chunk in r.content.iter_any():
+                    out(chunk)
+                status(r.status)
+        return await each_call_async(spec, do_call)
 
 
 LIBS = {"urllib": run_urllib, "requests": run_requests, "httpx": run_httpx,

@@ -50,6 +50,9 @@ MAX_HEAD_BYTES = 1024 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 IDLE_TIMEOUT_S = 30
 HELLO_PEEK_TIMEOUT_S = 5
+HELLO_PEEK_BYTES = 16384              # one TLS record holds a ClientHello
+READ_BYTES = 65536
+BIG_STREAM_PIECE_BYTES = 65536
 TLS_HANDSHAKE = 22
 EXT_SNI = 0
 EXT_ALPN = 16
@@ -108,7 +111,7 @@ def hello_peek(sock):
     sock.settimeout(HELLO_PEEK_TIMEOUT_S)
     try:
         while time.monotonic() < deadline:
-            data = sock.recv(16384, socket.MSG_PEEK)
+            data = sock.recv(HELLO_PEEK_BYTES, socket.MSG_PEEK)
             if not data:
                 break
             if len(data) >= 5 and len(data) >= 5 + struct.unpack_from("!H", data, 3)[0]:
@@ -133,7 +136,7 @@ class Reader:
         self.buf = b""
 
     def fill(self):
-        chunk = self.sock.recv(65536)
+        chunk = self.sock.recv(READ_BYTES)
         if not chunk:
             raise Closed()
         self.buf += chunk
@@ -580,7 +583,7 @@ def plan_llm(kind, path_model, query, headers, body, conn):
            "pad": BIG_BODY_BYTES if "BIGBODY" in markers else 0,
            "pieces": STREAM_PIECES, "sse": query.get("alt") == ["sse"]}
     if "BIGBODY" in markers and stream:
-        ctx["pieces"] = BIG_BODY_BYTES // 65536
+        ctx["pieces"] = BIG_BODY_BYTES // BIG_STREAM_PIECE_BYTES
     log = {"provider": provider, "operation": operation, "stream": stream,
            "include_usage": bool((req.get("stream_options") or {}).get("include_usage")),
            "model_requested": req.get("model") if kind != "gemini" else path_model,

@@ -23,7 +23,8 @@ api.mistral.ai llm.internal example.test"
 AK_SYSTEM_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 AK_MOCK_READY_TRIES=100          # x 0.05 s = 5 s for the mock to bind its ports
 AK_FAILED=${AK_FAILED:-0}
-export AK_ROOT AK_BUILD AK_TMP AK_IT AK_CACHE AK_PY
+PYTHONDONTWRITEBYTECODE=1           # no __pycache__ in the tree
+export AK_ROOT AK_BUILD AK_TMP AK_IT AK_CACHE AK_PY PYTHONDONTWRITEBYTECODE
 mkdir -p "$AK_TMP"
 
 ak_ok() { echo "ok - $*"; }

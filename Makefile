@@ -105,7 +105,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
-unit: $(TEST_BINS)
+unit: all $(TEST_BINS)
 	@sh tests/run-unit.sh $(TEST_BINS)
 
 integration: all

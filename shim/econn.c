@@ -135,7 +135,7 @@ static void refuse(struct ak_econn *c, const struct ak_xreq *rq, const struct en
         .decision = er->decision, .reason = er->reason, .complete = true,
     };
     meter_record(&m);
-    ak_warn("refused a call to %s for agent '%s': %s", c->host, eng.agent, er->reason);
+    ak_info("refused a call to %s for agent '%s': %s", c->host, eng.agent, er->reason);
     res->action = AK_WR_REFUSE;
     res->out = c->out.data;
     res->out_len = c->out.len;

@@ -253,7 +253,7 @@ void enforce_release(uint64_t res_id)
 static void suspend_for(struct ak_ledger *l, const char *why, int64_t now)
 {
     if (ak_ledger_suspend(l, eng.agent, why, true, false, "", now) == AK_OK)
-        ak_warn("agent '%s' suspended: %s; lift with: akctl resume %s", eng.agent, why, eng.agent);
+        ak_info("agent '%s' suspended: %s; lift with: akctl resume %s", eng.agent, why, eng.agent);
 }
 
 void enforce_after_commit(int64_t now)

@@ -32,6 +32,10 @@ CFLAGS  += -std=gnu11 $(OPT) $(WARN) -fPIC -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
            -DAK_LIBDIR=\"$(LIBDIR)\" -DAK_SYSCONFDIR=\"$(SYSCONFDIR)\" -DAK_DATADIR=\"$(DATADIR)\"
 LDFLAGS += -Wl,-z,noexecstack -Wl,-z,relro -Wl,-z,now
 
+# The stub is preloaded into programs that are not built with sanitizers, so it never is;
+# nor is akrun, which runs with a preload already set when it is nested.
+STUB_CFLAGS  := $(CFLAGS) -fvisibility=hidden -fno-optimize-sibling-calls
+STUB_LDFLAGS := $(LDFLAGS)
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 CFLAGS  += $(SANFLAGS)
@@ -61,6 +65,7 @@ ALL += $(B)/akcollector
 endif
 
 .PHONY: all deps test unit integration bench install uninstall clean demo
+.SECONDARY:
 all: $(ALL)
 
 $(B)/obj/%.o: %.c
@@ -68,11 +73,13 @@ $(B)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # The stub: libc (and libdl) only, hidden visibility, exported hooks listed in the version script.
-$(B)/obj/shim/stub%.o: CFLAGS += -fvisibility=hidden -fno-optimize-sibling-calls
+$(STUB_OBJ) $(B)/obj/tools/akrun.o: $(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STUB_CFLAGS) $(STUB_EXTRA) -MMD -MP -c $< -o $@
 # ...except the dlopen wrapper, which must end in a tail call (see shim/stub_dlopen.c)
-$(B)/obj/shim/stub_dlopen.o: CFLAGS += -foptimize-sibling-calls
+$(B)/obj/shim/stub_dlopen.o: STUB_EXTRA := -foptimize-sibling-calls
 $(B)/libakshim.so: $(STUB_OBJ) shim/stub.map
-	$(CC) -shared -o $@ $(STUB_OBJ) $(LDFLAGS) -Wl,--no-undefined -Wl,--version-script=shim/stub.map -ldl -lpthread
+	$(CC) -shared -o $@ $(STUB_OBJ) $(STUB_LDFLAGS) -Wl,--no-undefined -Wl,--version-script=shim/stub.map -ldl -lpthread
 
 $(B)/libakcore.a: $(CORE_OBJ)
 	@mkdir -p $(B)
@@ -91,7 +98,7 @@ $(B)/akctl: $(AKCTL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(AKCTL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
 
 $(B)/akrun: $(B)/obj/tools/akrun.o
-	$(CC) -o $@ $^ $(LDFLAGS)
+	$(CC) -o $@ $^ $(STUB_LDFLAGS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TEST_HOBJ) $(B)/libakengine.a $(B)/libakcore.a
 	@mkdir -p $(dir $@)

@@ -529,6 +529,10 @@ def check_secrets(case, state, events, run_b, key):
 
 PLAIN = "Write one line about budgets."
 DETAILED = "Write one line about budgets. %s" % DETAIL_MARKERS
+# Long enough (about 500 input tokens, 400 output) that a wrongly priced subset (cached,
+# cache-write, reasoning) moves the cost by many micro-USD, beyond any rounding.
+LONG_DETAILED = DETAILED + " Context:" + " budget ledger" * 140
+LONG_MAX_TOKENS = 400
 
 
 def matrix_cases(client):
@@ -607,7 +611,7 @@ def usage_cases():
         for stream in ([False, True] if can_stream else [False]):
             cases.append(Case("requests usage details %s/%s %s" % (
                 provider, op, "stream" if stream else "non-stream"), "requests",
-                [(provider, op, stream, DETAILED, {"max_tokens": 40})]))
+                [(provider, op, stream, LONG_DETAILED, {"max_tokens": LONG_MAX_TOKENS})]))
     for client in ("requests", "curl"):
         cases.append(Case("%s gemini stream without alt=sse (one JSON array)" % client, client,
                           [("gemini", "generate_content", True, DETAILED,

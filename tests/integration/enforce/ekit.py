@@ -122,7 +122,10 @@ class Scene:
         for provider, op, stream, prompt, opts in calls:
             o = dict(opts or {})
             o["api_key"] = self.key
-            out.append(akclient.call_spec(provider, op, stream, prompt, o))
+            c = akclient.call_spec(provider, op, stream, prompt, o)
+            if "fake_now_ms" in o:                 # enforce/agent.py sets it before the call
+                c["fake_now_ms"] = o["fake_now_ms"]
+            out.append(c)
         self.nspec += 1
         path = os.path.join(self.work, "spec-%d.json" % self.nspec)
         return akclient.spec_write(path, out, options), out
@@ -195,16 +198,29 @@ def _pump(stream, sink, stamps=None):
                 stamps.append((time.monotonic(), line.decode("utf-8", "replace")))
 
 
-def run_timed(client, spec, env, timeout=RUN_TIMEOUT_S):
-    argv = akclient.client_argv(client, spec)
+AGENT = os.path.join(HERE, "agent.py")
+
+
+def start(client, spec, env):
+    """Starts a client ("agent" = enforce/agent.py) on a spec; the Popen."""
+    if client == "agent":
+        argv, env = [akclient.PY, AGENT, spec], dict(env)
+    else:
+        argv, env = akclient.client_argv(client, spec), akclient.client_env(client, env)
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def run_timed(client, spec, env, timeout=RUN_TIMEOUT_S, during=None):
+    """Runs a client to its end; during(popen, stderr_stamps, out_chunks) runs meanwhile."""
     started = time.monotonic()
-    p = subprocess.Popen(argv, env=akclient.client_env(client, env), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+    p = start(client, spec, env)
     out, err, stamps = [], [], []
     threads = [threading.Thread(target=_pump, args=(p.stdout, out)),
                threading.Thread(target=_pump, args=(p.stderr, err, stamps))]
     for t in threads:
         t.start()
+    if during:
+        during(p, stamps, out)
     try:
         rc = p.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

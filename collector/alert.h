@@ -60,6 +60,10 @@ enum akc_outcome akc_channel_send(const char *name, const struct akc_alert *a,
 /* --check: true when the channel is usable; one line of detail in msg. */
 bool akc_channel_check(const struct ak_channel *ch, char *msg, size_t len);
 
+/* Posts a channel's JSON body and logs the outcome once (rate-limited per channel). */
+enum akc_outcome akc_channel_post(const struct ak_channel *ch, const char *kind, const char *url,
+                                  const char *const *headers, const char *body);
+
 /* One function per channel file. */
 enum akc_outcome akc_slack_send(const struct ak_channel *ch, const struct akc_alert *a);
 enum akc_outcome akc_pagerduty_send(const struct ak_channel *ch, const struct akc_alert *a);

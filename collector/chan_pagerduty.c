@@ -53,7 +53,6 @@ static bool pd_payload(cJSON *root, const struct ak_channel *ch, const struct ak
 enum akc_outcome akc_pagerduty_send(const struct ak_channel *ch, const struct akc_alert *a)
 {
     enum akc_outcome out = AKC_RETRY;
-    struct akc_http_result res;
     const char *url = ch->events_url && *ch->events_url ? ch->events_url : AKC_PAGERDUTY_DEFAULT_URL;
     char *body = NULL, *text = akc_alert_text(a, ch);
     cJSON *root = cJSON_CreateObject();
@@ -64,11 +63,7 @@ enum akc_outcome akc_pagerduty_send(const struct ak_channel *ch, const struct ak
     }
     if (!text || !root || !pd_payload(root, ch, a, text) || !(body = cJSON_PrintUnformatted(root)))
         goto out;
-    out = akc_http_post_json(url, NULL, body, strlen(body), &res);
-    if (out != AKC_DELIVERED)
-        akc_log_limited(AK_LOG_WARN, ch->name, "pagerduty channel %s: %s", ch->name, res.error);
-    else
-        akc_log_clear(ch->name);
+    out = akc_channel_post(ch, "pagerduty", url, NULL, body);
 out:
     cJSON_Delete(root);
     free(body);

@@ -99,17 +99,12 @@ out:
 enum akc_outcome akc_slack_send(const struct ak_channel *ch, const struct akc_alert *a)
 {
     enum akc_outcome out = AKC_RETRY;
-    struct akc_http_result res;
     char *body = NULL, *text = akc_alert_text(a, ch);
     cJSON *root = cJSON_CreateObject();
     if (!text || !root || !cJSON_AddStringToObject(root, "text", text) || !slack_blocks(root, a, text) ||
         !(body = cJSON_PrintUnformatted(root)))
         goto out;
-    out = akc_http_post_json(ch->url, NULL, body, strlen(body), &res);
-    if (out != AKC_DELIVERED)
-        akc_log_limited(AK_LOG_WARN, ch->name, "slack channel %s: %s", ch->name, res.error);
-    else
-        akc_log_clear(ch->name);
+    out = akc_channel_post(ch, "slack", ch->url, NULL, body);
 out:
     cJSON_Delete(root);
     free(body);

@@ -44,7 +44,6 @@ static bool webhook_sign(const char *secret, const char *ts, const char *body, c
 enum akc_outcome akc_webhook_send(const struct ak_channel *ch, const struct akc_alert *a)
 {
     enum akc_outcome out = AKC_RETRY;
-    struct akc_http_result res;
     char ts[32], sig[2 * EVP_MAX_MD_SIZE + 8];
     char h_ts[WH_HEADER_LEN], h_sig[WH_HEADER_LEN];
     const char *headers[3] = { NULL, NULL, NULL };
@@ -62,11 +61,7 @@ enum akc_outcome akc_webhook_send(const struct ak_channel *ch, const struct akc_
         headers[0] = h_ts;
         headers[1] = h_sig;
     }
-    out = akc_http_post_json(ch->url, headers, body, strlen(body), &res);
-    if (out != AKC_DELIVERED)
-        akc_log_limited(AK_LOG_WARN, ch->name, "webhook channel %s: %s", ch->name, res.error);
-    else
-        akc_log_clear(ch->name);
+    out = akc_channel_post(ch, "webhook", ch->url, headers, body);
 out:
     cJSON_Delete(root);
     free(body);

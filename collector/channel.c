@@ -158,3 +158,15 @@ bool akc_channel_check(const struct ak_channel *ch, char *msg, size_t len)
     snprintf(msg, len, "kill: suspends the agent in the ledger");
     return true;
 }
+
+enum akc_outcome akc_channel_post(const struct ak_channel *ch, const char *kind, const char *url,
+                                  const char *const *headers, const char *body)
+{
+    struct akc_http_result res;
+    enum akc_outcome out = akc_http_post_json(url, headers, body, strlen(body), &res);
+    if (out != AKC_DELIVERED)
+        akc_log_limited(AK_LOG_WARN, ch->name, "%s channel %s: %s", kind, ch->name, res.error);
+    else
+        akc_log_clear(ch->name);
+    return out;
+}

@@ -121,6 +121,16 @@ SSL *bl_client_ssl(SSL_CTX *ctx, int fd, const char *sni)
     return s;
 }
 
+void bl_ssl_close(SSL *s, int fd)
+{
+    if (s) {
+        SSL_shutdown(s);
+        SSL_free(s);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
 int bl_ssl_write_all(SSL *s, const void *buf, size_t len)
 {
     const char *p = buf;

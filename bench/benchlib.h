@@ -31,6 +31,8 @@ SSL_CTX *bl_client_ctx(void);
 /* A connected client SSL with SNI `sni`, handshake done; NULL on failure. */
 SSL *bl_client_ssl(SSL_CTX *ctx, int fd, const char *sni);
 
+/* close_notify, free and close; either may be NULL / -1. */
+void bl_ssl_close(SSL *s, int fd);
 /* 0 when all of buf went out, -1 otherwise. */
 int bl_ssl_write_all(SSL *s, const void *buf, size_t len);
 /* Writes "PORT\n" to path (a ready file that run.sh waits for); 0 on success. */

@@ -187,10 +187,8 @@ int main(int argc, char **argv)
     else
         printf("RESULT bench=call mode=%s round=%d total=%d p50_us=%.1f mean_us=%.1f cpu_us=%.2f "
                "calls_s=%.0f\n", mode, round, warmup + calls, p50, mean_us, cpu_us, 1e6 / mean_us);
-    SSL_shutdown(c->ssl);
-    SSL_free(c->ssl);
+    bl_ssl_close(c->ssl, fd);
     SSL_CTX_free(ctx);
-    close(fd);
     free(c);
     free(lat);
     free(req);

@@ -52,12 +52,7 @@ static void *server_main(void *arg)
     }
     sv->ok = SSL_write(s, "k", 1) == 1;
 out:
-    if (s) {
-        SSL_shutdown(s);
-        SSL_free(s);
-    }
-    if (fd >= 0)
-        close(fd);
+    bl_ssl_close(s, fd);
     free(buf);
     return NULL;
 }
@@ -97,12 +92,7 @@ static int run_load(SSL_CTX *sctx, SSL_CTX *cctx, const char *sni, const struct 
            (double)cpu / (double)ld->writes, (double)cpu / 1e9 / (bytes / (MIB * 1024.0)));
     rc = 0;
 out:
-    if (s) {
-        SSL_shutdown(s);
-        SSL_free(s);
-    }
-    if (fd >= 0)
-        close(fd);
+    bl_ssl_close(s, fd);
     if (rc != 0)
         shutdown(sv.lfd, SHUT_RDWR);  /* wakes a server still waiting in accept() */
     pthread_join(th, NULL);

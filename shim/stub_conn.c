@@ -27,6 +27,7 @@ struct bucket {
 
 static struct {
     struct bucket b[BUCKETS];
+    _Atomic unsigned long drops;  /* bumped by every drop: invalidates the per-thread caches */
     _Atomic int n_special;        /* conns whose SSL_get_error/pending/shutdown are overridden */
     pthread_mutex_t h2_lock;
     const SSL_CTX *h2_ctx[H2_CTX_MAX];
@@ -81,8 +82,19 @@ static struct bucket *bucket_of(const SSL *s)
     return &tab.b[(h >> 32) % BUCKETS];
 }
 
+/* The last look-up of this thread: a program that streams on one connection finds it again
+ * without the bucket lock. Any drop anywhere invalidates every thread's entry. */
+static __thread struct {
+    const SSL *ssl;
+    struct sconn *conn;
+    unsigned long drops;
+} last __attribute__((tls_model("initial-exec")));
+
 struct sconn *stub_conn_find(const SSL *s)
 {
+    unsigned long drops = atomic_load_explicit(&tab.drops, memory_order_acquire);
+    if (last.ssl == s && last.conn && last.drops == drops)
+        return last.conn;
     pthread_once(&tab.once, tab_init);
     struct bucket *b = bucket_of(s);
     pthread_mutex_lock(&b->lock);
@@ -90,6 +102,11 @@ struct sconn *stub_conn_find(const SSL *s)
     while (c && c->ssl != s)
         c = c->next;
     pthread_mutex_unlock(&b->lock);
+    if (c) {
+        last.ssl = s;
+        last.conn = c;
+        last.drops = drops;
+    }
     return c;
 }
 
@@ -200,6 +217,7 @@ void stub_conn_drop(const SSL *s)
     if (*pp) {
         c = *pp;
         *pp = c->next;
+        atomic_fetch_add_explicit(&tab.drops, 1, memory_order_release);
     }
     pthread_mutex_unlock(&b->lock);
     if (!c)

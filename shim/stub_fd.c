@@ -75,6 +75,7 @@ static void bind_fd(struct sconn *c, int fd)
     c->fd_ino = st.st_ino;
     c->fd_known = true;
     stub_log(STUB_LOG_DEBUG, "LLM connection bound to fd %d", fd);
+    stub_fd_forget(c->ssl);       /* its fingerprints are no longer needed: sends stop scanning */
 }
 
 static void fp_add(const SSL *s, const unsigned char *data, size_t len)
@@ -163,7 +164,7 @@ STUB_API int BIO_write(BIO *b, const void *data, int dlen)
     if (!real)
         return -1;
     struct sconn *c = current;
-    if (c && dlen > 0)
+    if (c && !c->fd_known && dlen > 0)
         fp_add(c->ssl, data, (size_t)dlen);
     return real(b, data, dlen);
 }

@@ -23,6 +23,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,9 +166,30 @@ enum ak_err ledger_db_each(struct ak_ledger *l, MDB_txn *txn, MDB_dbi db, ledger
 
 /* ---- transaction runners ---- */
 
+/* getpid() is a system call on glibc >= 2.25; the ledger asks on every transaction, so the
+ * pid is cached and refreshed in a forked child. */
+static struct {
+    pthread_once_t once;
+    _Atomic pid_t pid;
+} self = { .once = PTHREAD_ONCE_INIT };
+
+static void self_refresh(void) { atomic_store(&self.pid, getpid()); }
+
+static void self_init(void)
+{
+    self_refresh();
+    pthread_atfork(NULL, NULL, self_refresh);
+}
+
+pid_t ledger_self_pid(void)
+{
+    pthread_once(&self.once, self_init);
+    return atomic_load(&self.pid);
+}
+
 static bool ledger_owner_ok(struct ak_ledger *l)
 {
-    if (getpid() == l->pid)
+    if (ledger_self_pid() == l->pid)
         return true;
     l->stats.internal_errors++;
     ak_error("ledger: handle used in pid %d but opened in pid %d (fork without ak_ledger_forget)",

@@ -181,6 +181,11 @@ enum ak_err ak_ledger_cursor_set(struct ak_ledger *l, const char *consumer, uint
 /* Number of events after the slowest cursor. */
 enum ak_err ak_ledger_outbox_pending(struct ak_ledger *l, uint64_t *count);
 
+/* A budget that refused a call is "exhausted" for its period even though its spend stays
+ * below the limit (reservations see to that): alert rules at 1.0 fire on it. This key, in the
+ * meta store, is how the shim tells the collector: "exhausted:<agent|shared>:<name>:<period>". */
+#define AK_META_EXHAUSTED_FMT "exhausted:%s:%s:%s"
+
 /* Small key/value store for the collector (alert dedupe) and tools. Keys beginning
  * "ledger." are the ledger's own (AK_ERR_INVAL). get: AK_ERR_NOTFOUND when absent,
  * AK_ERR_FULL when val (len bytes with the NUL) is too small. */

@@ -147,4 +147,7 @@ enum ak_err ledger_events_append(struct ak_ledger *l, MDB_txn *txn, const char *
                                  uint64_t *seq);
 enum ak_err ledger_events_make_room(struct ak_ledger *l);
 
+/* This process's pid, without a system call (refreshed after fork). */
+pid_t ledger_self_pid(void);
+
 #endif

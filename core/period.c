@@ -25,7 +25,37 @@ const char *ak_period_type_name(enum ak_period_type t)
     return "daily";
 }
 
+#define MS_PER_DAY 86400000LL
+#define PERIOD_TYPES 3
+
+/* A key depends only on the UTC day, and is asked for on every ledger transaction: each
+ * thread keeps the last day's keys (gmtime_r and snprintf cost more than the rest of a
+ * budget check). */
+static __thread struct {
+    int64_t day;
+    bool valid;
+    char key[AK_PERIOD_KEY_LEN];
+} key_cache[PERIOD_TYPES];
+
+static void period_key_compute(enum ak_period_type type, int64_t now_ms, char out[AK_PERIOD_KEY_LEN]);
+
 void ak_period_key(enum ak_period_type type, int64_t now_ms, char out[AK_PERIOD_KEY_LEN])
+{
+    int64_t day = now_ms >= 0 ? now_ms / MS_PER_DAY : (now_ms - MS_PER_DAY + 1) / MS_PER_DAY;
+    unsigned t = (unsigned)type;
+    if (t < PERIOD_TYPES && key_cache[t].valid && key_cache[t].day == day) {
+        memcpy(out, key_cache[t].key, AK_PERIOD_KEY_LEN);
+        return;
+    }
+    period_key_compute(type, now_ms, out);
+    if (t < PERIOD_TYPES) {
+        key_cache[t].day = day;
+        key_cache[t].valid = true;
+        memcpy(key_cache[t].key, out, AK_PERIOD_KEY_LEN);
+    }
+}
+
+static void period_key_compute(enum ak_period_type type, int64_t now_ms, char out[AK_PERIOD_KEY_LEN])
 {
     struct tm tm;
     utc_tm(now_ms, &tm);

@@ -649,7 +649,13 @@ int64_t ak_price_worst_case(const struct ak_price *price, int64_t input_tokens, 
     int64_t out_tokens = max_output > 0 ? max_output : clamp0(price->max_output_tokens);
     int64_t out_pico = price->output_pico > price->reasoning_pico ? price->output_pico
                                                                   : price->reasoning_pico;
-    __int128 pico = (__int128)clamp0(input_tokens) * clamp0(price->input_pico)
+    /* an input token costs at most the dearest of its kinds (Anthropic cache writes: 1.25x) */
+    int64_t in_pico = price->input_pico;
+    if (price->cache_write_pico > in_pico)
+        in_pico = price->cache_write_pico;
+    if (price->cached_input_pico > in_pico)
+        in_pico = price->cached_input_pico;
+    __int128 pico = (__int128)clamp0(input_tokens) * clamp0(in_pico)
                   + (__int128)out_tokens * clamp0(out_pico);
     return pico_to_micros(pico);
 }

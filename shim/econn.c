@@ -170,7 +170,7 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     enforce_decide(&call, &er);
     bool head_sent = c->head_sent;
     c->head_sent = false;
-    if (er.decision != AK_DEC_ALLOWED) {
+    if (er.decision != AK_DEC_ALLOWED && er.decision != AK_DEC_UNMETERED) {
         refuse(c, rq, &er, res);
         ak_buf_reset(&c->held);
         ak_reqparser_reset(c->rq);

@@ -244,6 +244,10 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
 {
     memset(out, 0, sizeof *out);
     out->decision = AK_DEC_ALLOWED;
+    if (eng.config_error[0]) {
+        verdict(out, AK_DEC_UNMETERED, "%s", eng.config_error);
+        return;
+    }
     struct ak_ledger *l = engine_ledger();
     if (!l) {
         if (eng.cfg->on_error == AK_ON_ERROR_CLOSED)

@@ -33,8 +33,15 @@ static int engine_load_config(void)
     if (e == AK_ERR_IO && !getenv("AGENTKAVACH_CONFIG"))
         e = ak_config_defaults(&eng.cfg);  /* no config installed: embedded defaults */
     if (e != AK_OK) {
-        ak_error("%s; LLM calls pass through unmetered", err[0] ? err : ak_strerror(e));
-        return -1;
+        /* Fail open, loudly, and keep a record: the embedded defaults, nothing enforced,
+         * every call recorded as unmetered with the reason (state in AGENTKAVACH_STATE_DIR or
+         * the default state_dir). */
+        ak_error("%s; LLM calls go through unenforced and are recorded as unmetered",
+                 err[0] ? err : ak_strerror(e));
+        snprintf(eng.config_error, sizeof eng.config_error, "invalid configuration: %s",
+                 err[0] ? err : ak_strerror(e));
+        if (ak_config_defaults(&eng.cfg) != AK_OK)
+            return -1;
     }
     e = ak_prices_load_default(eng.cfg, &eng.prices, err, sizeof err);
     if (e != AK_OK) {

@@ -24,6 +24,8 @@ struct engine {
     struct ak_prices *prices;
     struct ak_ledger *ledger;     /* NULL until first needed; see engine_ledger() */
     bool ledger_failed;           /* open failed: logged once, calls pass unmetered */
+    char config_error[AK_EV_REASON]; /* the config was refused: defaults, nothing enforced,
+                                        every call recorded as unmetered with this reason */
     char state_dir[512];
     char agent[ENG_AGENT_LEN];
     char exe[ENG_EXE_LEN];

@@ -61,10 +61,13 @@ def scenario(name, script, config_extra="", env_extra=None, agent="proc-test"):
     env.update(env_extra or {})
     proc = subprocess.run([PY, "-c", CALL + textwrap.dedent(script)], env=env,
                           capture_output=True, text=True, timeout=TIMEOUT_S)
+    return proc, read_events(state, config), state
+
+
+def read_events(state, config="/dev/null"):
     out = subprocess.run([AKCTL, "--config", config, "--state-dir", state, "events", "--json"],
                          capture_output=True, text=True, timeout=TIMEOUT_S)
-    events = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
-    return proc, events, state
+    return [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
 
 
 def ok_calls(events):
@@ -193,8 +196,23 @@ def test_disable():
           events)
 
 
+def test_bad_config():
+    bad = "shared_budgets:\n  team: { budget: { type: daily, limit: 5 }, agents: [ghost] }\n"
+    proc, _, state = scenario("badconfig", '''
+        assert chat(requests.Session(), "bad").status_code == 200
+        assert chat(requests.Session(), "bad2").status_code == 200
+    ''', config_extra=bad)
+    events = read_events(state)      # akctl refuses the bad file too: read with defaults
+    lines = [l for l in proc.stderr.splitlines() if "agentkavach" in l]
+    check(proc.returncode == 0 and len(lines) == 1 and "ghost" in lines[0] and ":4:" in lines[0],
+          "bad config: calls go through, one clear stderr line naming file, line and key", proc.stderr)
+    check(len(events) == 2 and all(e["decision"] == "unmetered" and "invalid configuration" in e["reason"]
+                                   and e["output_tokens"] == 12 for e in events),
+          "bad config: each call is still recorded, as unmetered with the reason", events)
+
+
 def main():
-    for t in (test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
+    for t in (test_bad_config, test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
               test_abandoned_stream, test_disable):
         try:
             t()

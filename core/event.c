@@ -131,9 +131,28 @@ static bool event_add_text_or_null(cJSON *o, const char *name, const char *s)
     return cJSON_AddStringToObject(o, name, s) != NULL;
 }
 
+/* Integers and money are written as raw text: cJSON would print them through a double
+ * (%1.15g plus a round-trip check), the slowest part of an event on the call's path. */
 static bool event_add_int(cJSON *o, const char *name, int64_t v)
 {
-    return cJSON_AddNumberToObject(o, name, (double)v) != NULL;
+    char num[24];
+    snprintf(num, sizeof num, "%lld", (long long)v);
+    return cJSON_AddRawToObject(o, name, num) != NULL;
+}
+
+/* micro-USD as an exact decimal: 328 -> 0.000328, 1500000 -> 1.5 */
+static bool event_add_usd(cJSON *o, const char *name, int64_t micros)
+{
+    char num[32];
+    const char *sign = micros < 0 ? "-" : "";
+    uint64_t m = micros < 0 ? (uint64_t)0 - (uint64_t)micros : (uint64_t)micros;
+    int n = snprintf(num, sizeof num, "%s%llu.%06llu", sign, (unsigned long long)(m / AK_MICROS_PER_USD),
+                     (unsigned long long)(m % AK_MICROS_PER_USD));
+    while (n > 0 && num[n - 1] == '0')
+        num[--n] = '\0';
+    if (n > 0 && num[n - 1] == '.')
+        num[--n] = '\0';
+    return cJSON_AddRawToObject(o, name, num) != NULL;
 }
 
 static bool event_fill_json(cJSON *o, const struct ak_event *ev)
@@ -154,7 +173,7 @@ static bool event_fill_json(cJSON *o, const struct ak_event *ev)
            event_add_int(o, "cached_input_tokens", ev->usage.cached_input_tokens) &&
            event_add_int(o, "cache_write_tokens", ev->usage.cache_write_tokens) &&
            event_add_int(o, "reasoning_tokens", ev->usage.reasoning_tokens) &&
-           cJSON_AddNumberToObject(o, "cost_usd", (double)ev->cost_micros / (double)AK_MICROS_PER_USD) &&
+           event_add_usd(o, "cost_usd", ev->cost_micros) &&
            cJSON_AddStringToObject(o, "cost_source", ak_cost_source_name(ev->cost_source)) &&
            event_add_int(o, "status", ev->status) &&
            cJSON_AddStringToObject(o, "decision", ak_decision_name(ev->decision)) &&

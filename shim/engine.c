@@ -102,6 +102,7 @@ static void engine_atfork_child(void)
     eng.ledger = NULL;
     eng.ledger_failed = false;
     eng.pid = (int)getpid();
+    atomic_store(&eng.last_poke_ms, 0);
 }
 
 static const struct ak_engine_api engine_api = {

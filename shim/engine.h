@@ -32,6 +32,7 @@ struct engine {
     int pid;
     int64_t start_ms;             /* process start, for max_runtime */
     _Atomic unsigned long internal_errors; /* "cannot happen" paths taken */
+    _Atomic int64_t last_poke_ms;  /* the collector is poked at most every POKE_INTERVAL_MS */
 };
 
 extern struct engine eng;

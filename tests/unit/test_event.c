@@ -107,6 +107,25 @@ static void test_round_trip_costs(void **state)
     }
 }
 
+/* cost_usd is an exact decimal, never an exponent: what an operator greps for */
+static void test_cost_text(void **state)
+{
+    (void)state;
+    static const struct { int64_t micros; const char *text; } cases[] = {
+        { 0, "\"cost_usd\":0," }, { 3, "\"cost_usd\":0.000003," }, { 1500000, "\"cost_usd\":1.5," },
+        { 12345678901, "\"cost_usd\":12345.678901," }, { 100, "\"cost_usd\":0.0001," },
+    };
+    for (size_t i = 0; i < AK_ARRAY_LEN(cases); i++) {
+        struct ak_event ev;
+        fill_event(&ev);
+        ev.cost_micros = cases[i].micros;
+        char *json = ak_event_to_json(&ev);
+        assert_non_null(json);
+        assert_non_null(strstr(json, cases[i].text));
+        free(json);
+    }
+}
+
 static void test_field_names_in_order(void **state)
 {
     (void)state;
@@ -252,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_costs),
+        cmocka_unit_test(test_cost_text),
         cmocka_unit_test(test_field_names_in_order),
         cmocka_unit_test(test_nulls_and_prompt),
         cmocka_unit_test(test_from_json_refuses_malformed),

@@ -259,6 +259,26 @@ def predicted_cost_micros(provider, op, prompt, max_tokens):
     return akcheck.prices().cost_micros(provider, answered, usage)
 
 
+RESERVE_INPUT_FACTOR = 2    # shim/enforce.c: the input bound is 2x the estimate + 16 tokens
+RESERVE_INPUT_PAD = 16
+EST_BYTES_PER_TOKEN = 4     # shim/reqbody.c: the estimate is text bytes / 4 + 4 per message
+EST_MSG_OVERHEAD = 4
+
+
+def predicted_reserve_micros(provider, op, prompt, max_tokens):
+    """The shim's reservation for one call with one message (shim/enforce.c worst_case): the
+    input's upper bound at the dearest input price, plus max_tokens at the output price."""
+    model = akclient.MODELS[(provider, op)]
+    row = akcheck.prices().lookup(provider, model)
+    def price(key, default_key):
+        return decimal.Decimal(str(row.get(key, row[default_key])))
+    p_in = max(price("input", "input"), price("cached_input", "input"), price("cache_write", "input"))
+    p_out = max(price("output", "output"), price("reasoning", "output"))
+    est = -(-len(prompt.encode()) // EST_BYTES_PER_TOKEN) + EST_MSG_OVERHEAD
+    micros = (est * RESERVE_INPUT_FACTOR + RESERVE_INPUT_PAD) * p_in + max_tokens * p_out
+    return int(micros.quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_UP))
+
+
 def usd(micros):
     return str((decimal.Decimal(micros) * MICRO).quantize(MICRO))
 

@@ -51,7 +51,9 @@ def case(client, provider, op, stream, recover, suffix):
     agent = "enf-%s" % client
     prompt = "Write one line about budgets. TAG=%s" % ("x" * 12)
     one = ekit.predicted_cost_micros(provider, op, prompt, MAX_TOKENS)
-    limit = ekit.usd(int(one * BUDGET_CALLS))
+    # room for the first call's reservation (its worst case), not for a second call after it
+    reserve = ekit.predicted_reserve_micros(provider, op, prompt, MAX_TOKENS)
+    limit = ekit.usd(max(int(one * BUDGET_CALLS), reserve + one // 2))
     sc = ekit.Scene(name, "agents:\n  %s:\n    budget: { type: total, limit: %s }\n"
                     % (agent, limit))
     tags = [ekit.uniq_tag("k") for _ in range(3)]

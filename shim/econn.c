@@ -57,6 +57,7 @@ static size_t max_body(void)
 
 struct ak_econn *econn_new(const char *host, int port, int provider)
 {
+    engine_whoami();
     struct ak_econn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -164,8 +165,8 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
         exchange_finish(c, FIN_EARLY); /* the previous reply was never read to its end */
 
     struct enforce_call call = { .req = rq, .provider = c->prov };
-    call.priced = eng.prices &&
-                  ak_price_lookup(eng.prices, eng.cfg, c->prov, rq->model, &call.price) == AK_OK;
+    const struct ak_prices *prices = engine_prices();
+    call.priced = prices && ak_price_lookup(prices, eng.cfg, c->prov, rq->model, &call.price) == AK_OK;
     struct enforce_result er;
     enforce_decide(&call, &er);
     bool head_sent = c->head_sent;

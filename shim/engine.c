@@ -16,7 +16,8 @@
 
 #include "shim/econn.h"
 
-struct engine eng = { .lock = PTHREAD_MUTEX_INITIALIZER };
+struct engine eng = { .lock = PTHREAD_MUTEX_INITIALIZER, .prices_once = PTHREAD_ONCE_INIT,
+                      .identity_once = PTHREAD_ONCE_INIT };
 
 void engine_internal_error(const char *what)
 {
@@ -43,11 +44,6 @@ static int engine_load_config(void)
         if (ak_config_defaults(&eng.cfg) != AK_OK)
             return -1;
     }
-    e = ak_prices_load_default(eng.cfg, &eng.prices, err, sizeof err);
-    if (e != AK_OK) {
-        ak_error("price table: %s; calls are recorded with cost_source unpriced", err);
-        eng.prices = NULL;
-    }
     return 0;
 }
 
@@ -61,11 +57,39 @@ static int engine_init(void)
         return -1;
     }
     snprintf(eng.state_dir, sizeof eng.state_dir, "%s", ak_config_state_dir(eng.cfg));
-    identity_resolve(eng.cfg, eng.agent, sizeof eng.agent, eng.exe, sizeof eng.exe);
     eng.pid = (int)getpid();
     eng.start_ms = ak_now_ms();
-    ak_debug("metering as agent '%s', state in %s", eng.agent, eng.state_dir);
     return 0;
+}
+
+/* Who this process is, worked out on its first LLM connection (it reads /proc and the user
+ * database: nothing a process that only asked about a host should pay for). */
+static void engine_identify(void)
+{
+    identity_resolve(eng.cfg, eng.agent, sizeof eng.agent, eng.exe, sizeof eng.exe);
+    ak_debug("metering as agent '%s', state in %s", eng.agent, eng.state_dir);
+}
+
+void engine_whoami(void)
+{
+    pthread_once(&eng.identity_once, engine_identify);
+}
+
+/* The price table, read on the first metered call: a process whose TLS goes to hosts that
+ * only the config can name loads the engine to ask, and should not pay for the table. */
+static void engine_load_prices(void)
+{
+    char err[AK_CONFIG_ERRLEN] = "";
+    if (ak_prices_load_default(eng.cfg, &eng.prices, err, sizeof err) != AK_OK) {
+        ak_error("price table: %s; calls are recorded with cost_source unpriced", err);
+        eng.prices = NULL;
+    }
+}
+
+const struct ak_prices *engine_prices(void)
+{
+    pthread_once(&eng.prices_once, engine_load_prices);
+    return eng.prices;
 }
 
 struct ak_ledger *engine_ledger(void)

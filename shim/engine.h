@@ -21,12 +21,14 @@
 struct engine {
     pthread_mutex_t lock;         /* ledger open, one-time logs */
     struct ak_config *cfg;
-    struct ak_prices *prices;
+    struct ak_prices *prices;     /* read on first use: engine_prices() */
+    pthread_once_t prices_once;
     struct ak_ledger *ledger;     /* NULL until first needed; see engine_ledger() */
     bool ledger_failed;           /* open failed: logged once, calls pass unmetered */
     char config_error[AK_EV_REASON]; /* the config was refused: defaults, nothing enforced,
                                         every call recorded as unmetered with this reason */
     char state_dir[512];
+    pthread_once_t identity_once;  /* agent and exe: engine_whoami() */
     char agent[ENG_AGENT_LEN];
     char exe[ENG_EXE_LEN];
     int pid;
@@ -37,6 +39,10 @@ struct engine {
 
 extern struct engine eng;
 
+/* Fills agent and exe (once; on the first LLM connection). */
+void engine_whoami(void);
+/* The price table, read on first use (NULL when it cannot be: calls are unpriced). */
+const struct ak_prices *engine_prices(void);
 /* The ledger, opened on first use (NULL when it cannot be: the caller fails open or closed). */
 struct ak_ledger *engine_ledger(void);
 void engine_internal_error(const char *what);

@@ -46,12 +46,13 @@ static void usage_estimate(const struct meter_call *m, struct ak_usage *u)
 
 static bool price_for(const struct meter_call *m, const char *model, struct ak_price *p)
 {
-    if (!eng.prices || !model[0])
+    const struct ak_prices *prices = engine_prices();
+    if (!prices || !model[0])
         return false;
-    if (ak_price_lookup(eng.prices, eng.cfg, m->provider, model, p) == AK_OK)
+    if (ak_price_lookup(prices, eng.cfg, m->provider, model, p) == AK_OK)
         return true;
     return model != m->req->model &&
-           ak_price_lookup(eng.prices, eng.cfg, m->provider, m->req->model, p) == AK_OK;
+           ak_price_lookup(prices, eng.cfg, m->provider, m->req->model, p) == AK_OK;
 }
 
 static void event_fill(const struct meter_call *m, struct ak_event *ev)

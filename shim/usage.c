@@ -300,3 +300,89 @@ int64_t ak_usage_text_bytes(const char *operation, enum ak_provider provider,
     }
     return total;
 }
+
+/* ---- the sparse parse of a reply body ---- */
+
+static const char *const sparse_keys[] = {
+    "model", "modelVersion", "usage", "usageMetadata", "type", "error", "message", "response",
+};
+
+static bool sparse_wanted(const unsigned char *k, size_t n)
+{
+    for (size_t i = 0; i < AK_ARRAY_LEN(sparse_keys); i++)
+        if (strlen(sparse_keys[i]) == n && memcmp(sparse_keys[i], k, n) == 0)
+            return true;
+    return false;
+}
+
+/* Index just past the string whose opening quote is at p[i]; n when it never closes. */
+static size_t sparse_skip_string(const unsigned char *p, size_t n, size_t i)
+{
+    for (i++; i < n; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+static size_t sparse_skip_ws(const unsigned char *p, size_t n, size_t i)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        i++;
+    return i;
+}
+
+cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
+{
+    size_t i = sparse_skip_ws(p, n, 0);
+    if (i >= n || p[i] != '{')
+        return NULL;
+    cJSON *root = cJSON_CreateObject();
+    int depth = 0;
+    bool expect_key = false;
+    while (root && i < n) {
+        unsigned char ch = p[i];
+        if (ch == '"') {
+            size_t end = sparse_skip_string(p, n, i);
+            size_t colon = sparse_skip_ws(p, n, end);
+            if (depth == 1 && expect_key && colon < n && p[colon] == ':' &&
+                sparse_wanted(p + i + 1, end - i - 2)) {
+                char key[16];
+                const char *vend = NULL;
+                snprintf(key, sizeof key, "%.*s", (int)(end - i - 2), (const char *)p + i + 1);
+                size_t v = sparse_skip_ws(p, n, colon + 1);
+                cJSON *val = cJSON_ParseWithLengthOpts((const char *)p + v, n - v, &vend, false);
+                if (!val || !vend || !cJSON_AddItemToObject(root, key, val)) {
+                    cJSON_Delete(val);
+                    goto broken;
+                }
+                i = (size_t)((const unsigned char *)vend - p);
+                expect_key = false;
+                continue;
+            }
+            i = end;
+            expect_key = false;
+            continue;
+        }
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            i++;                       /* white space changes nothing */
+            continue;
+        }
+        if (ch == '{' || ch == '[')
+            depth++;
+        else if (ch == '}' || ch == ']')
+            depth--;
+        expect_key = depth == 1 && (ch == '{' || ch == ',');
+        i++;
+        if (depth == 0)
+            break;
+    }
+    if (depth != 0 || sparse_skip_ws(p, n, i) != n)
+        goto broken;
+    return root;
+broken:
+    cJSON_Delete(root);
+    return NULL;
+}

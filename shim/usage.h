@@ -22,6 +22,12 @@ void ak_usage_apply(const char *operation, enum ak_provider provider, const cJSO
 
 /* Could this payload carry usage (a "usage"/"usageMetadata" object), an error, or (when
  * need_model) the model? Byte search only; false positives only cost a parse. */
+/* A reply body reduced to the top-level members ak_usage_apply reads (model, usage, error,
+ * ...): one pass over the bytes that skips everything else, with cJSON parsing only those
+ * values. A full parse of a reply costs more than the rest of metering it. NULL when the body
+ * is not one well-formed object: the caller then parses it fully (and reports it broken). */
+cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n);
+
 bool ak_usage_worth_parsing(const unsigned char *p, size_t n, bool need_model);
 
 /* Bytes of generated text in a stream payload (the "content", "text" or "delta" strings of

@@ -184,8 +184,9 @@ static void xr_finish_body(struct ak_respparser *p)
         cJSON *root = NULL;
         if (p->json_over)
             xr_unparseable(p, "body over cap");
-        else if (!(root = cJSON_ParseWithLength((const char *)p->json.data, p->json.len)) ||
-                 !cJSON_IsObject(root))
+        else if (!(root = ak_usage_sparse_parse(p->json.data, p->json.len)) &&
+                 (!(root = cJSON_ParseWithLength((const char *)p->json.data, p->json.len)) ||
+                  !cJSON_IsObject(root)))
             xr_unparseable(p, "broken JSON body");
         else
             ak_usage_apply(p->req.operation, p->provider, root, &p->res);

@@ -1,17 +1,19 @@
 /*
- * event.c - the event record of DESIGN.md ("Event record") as JSON, with cJSON.
+ * event.c - the event record of DESIGN.md ("Event record") as JSON.
  *
  * ak_event_to_json writes the contract's field names in the contract's order; empty
  * customer, reason and key_fp are JSON null; "prompt" appears only when there is one.
- * ak_event_from_json is its exact inverse (cost_usd back to integer micro-USD, rounded).
+ * ak_event_from_json (cJSON) is its exact inverse (cost_usd back to integer micro-USD).
  * Event ids are UUID v4 from getrandom(2).
  */
 #include "core/event.h"
 
+#include "core/buf.h"
 #include "core/period.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,26 +95,53 @@ static void event_id_fallback(unsigned char b[UUID_BYTES])
     memcpy(b + sizeof a, &c, sizeof c);
 }
 
-static void event_random(unsigned char b[UUID_BYTES])
+static void event_random(unsigned char *b, size_t len)
 {
     size_t got = 0;
-    while (got < UUID_BYTES) {
-        ssize_t n = getrandom(b + got, UUID_BYTES - got, 0);
+    while (got < len) {
+        ssize_t n = getrandom(b + got, len - got, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             ak_warn("getrandom failed (%s); event id from clock and pid", strerror(errno));
-            event_id_fallback(b);
+            for (size_t i = 0; i + UUID_BYTES <= len; i += UUID_BYTES)
+                event_id_fallback(b + i);
             return;
         }
         got += (size_t)n;
     }
 }
 
+/* Random bytes are drawn from the kernel RANDOM_POOL at a time (one getrandom per 16 ids, not
+ * one per call). The pool is per thread and emptied in a forked child, which must never
+ * reuse its parent's bytes. */
+#define RANDOM_POOL (16 * UUID_BYTES)
+
+static __thread struct {
+    unsigned char bytes[RANDOM_POOL];
+    size_t left;
+} pool;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void) { pool.left = 0; }
+static void pool_init(void) { pthread_atfork(NULL, NULL, pool_forget); }
+
+static void event_id_bytes(unsigned char b[UUID_BYTES])
+{
+    pthread_once(&pool_once, pool_init);
+    if (pool.left < UUID_BYTES) {
+        event_random(pool.bytes, sizeof pool.bytes);
+        pool.left = sizeof pool.bytes;
+    }
+    memcpy(b, pool.bytes + sizeof pool.bytes - pool.left, UUID_BYTES);
+    memset(pool.bytes + sizeof pool.bytes - pool.left, 0, UUID_BYTES);
+    pool.left -= UUID_BYTES;
+}
+
 void ak_event_new_id(char out[40])
 {
     unsigned char b[UUID_BYTES];
-    event_random(b);
+    event_id_bytes(b);
     b[UUID_VERSION_BYTE] = (unsigned char)((b[UUID_VERSION_BYTE] & 0x0f) | UUID_VERSION_4);
     b[UUID_VARIANT_BYTE] = (unsigned char)((b[UUID_VARIANT_BYTE] & 0x3f) | UUID_VARIANT_RFC4122);
     snprintf(out, 40,
@@ -121,82 +150,137 @@ void ak_event_new_id(char out[40])
              b[13], b[14], b[15]);
 }
 
-/* ---- to JSON ---- */
+/* ---- to JSON ----
+ * Written directly into a buffer rather than through a cJSON tree: an event is serialised on
+ * every metered call, inside the agent's process, and building and printing a tree (a malloc
+ * per member, numbers through double formatting) cost more than the rest of the record.
+ * cJSON still reads events back (ak_event_from_json), which checks what is written here. */
 
-/* Adds a string, or null when it is empty. false on OOM. */
-static bool event_add_text_or_null(cJSON *o, const char *name, const char *s)
+struct jw {
+    struct ak_buf b;
+    bool first;
+    bool ok;
+};
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
 {
-    if (s[0] == '\0')
-        return cJSON_AddNullToObject(o, name) != NULL;
-    return cJSON_AddStringToObject(o, name, s) != NULL;
+    if (w->ok && ak_buf_append(&w->b, s, n, 0) != AK_OK)
+        w->ok = false;
 }
 
-/* Integers and money are written as raw text: cJSON would print them through a double
- * (%1.15g plus a round-trip check), the slowest part of an event on the call's path. */
-static bool event_add_int(cJSON *o, const char *name, int64_t v)
+static void jw_key(struct jw *w, const char *name)
+{
+    jw_raw(w, w->first ? "{\"" : ",\"", 2);
+    w->first = false;
+    jw_raw(w, name, strlen(name));
+    jw_raw(w, "\":", 2);
+}
+
+/* A JSON string with the escapes RFC 8259 requires. */
+static void jw_string(struct jw *w, const char *s)
+{
+    const char *run = s;
+    jw_raw(w, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        char esc[8];
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else if (c == '\r')
+            snprintf(esc, sizeof esc, "\\r");
+        else if (c == '\t')
+            snprintf(esc, sizeof esc, "\\t");
+        else if (c < 0x20)
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        else
+            continue;
+        jw_raw(w, run, (size_t)(p - run));
+        jw_raw(w, esc, strlen(esc));
+        run = p + 1;
+    }
+    jw_raw(w, run, strlen(run));
+    jw_raw(w, "\"", 1);
+}
+
+static void jw_str(struct jw *w, const char *name, const char *s)
+{
+    jw_key(w, name);
+    jw_string(w, s);
+}
+
+/* A string, or null when it is empty. */
+static void jw_str_or_null(struct jw *w, const char *name, const char *s)
+{
+    jw_key(w, name);
+    if (s[0])
+        jw_string(w, s);
+    else
+        jw_raw(w, "null", 4);
+}
+
+static void jw_int(struct jw *w, const char *name, int64_t v)
 {
     char num[24];
-    snprintf(num, sizeof num, "%lld", (long long)v);
-    return cJSON_AddRawToObject(o, name, num) != NULL;
+    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+    jw_key(w, name);
+    jw_raw(w, num, (size_t)n);
 }
 
-/* micro-USD as an exact decimal: 328 -> 0.000328, 1500000 -> 1.5 */
-static bool event_add_usd(cJSON *o, const char *name, int64_t micros)
+/* micro-USD as an exact decimal, never an exponent: 328 -> 0.000328, 1500000 -> 1.5 */
+static void jw_usd(struct jw *w, const char *name, int64_t micros)
 {
     char num[32];
-    const char *sign = micros < 0 ? "-" : "";
     uint64_t m = micros < 0 ? (uint64_t)0 - (uint64_t)micros : (uint64_t)micros;
-    int n = snprintf(num, sizeof num, "%s%llu.%06llu", sign, (unsigned long long)(m / AK_MICROS_PER_USD),
+    int n = snprintf(num, sizeof num, "%s%llu.%06llu", micros < 0 ? "-" : "",
+                     (unsigned long long)(m / AK_MICROS_PER_USD),
                      (unsigned long long)(m % AK_MICROS_PER_USD));
     while (n > 0 && num[n - 1] == '0')
-        num[--n] = '\0';
+        n--;
     if (n > 0 && num[n - 1] == '.')
-        num[--n] = '\0';
-    return cJSON_AddRawToObject(o, name, num) != NULL;
-}
-
-static bool event_fill_json(cJSON *o, const struct ak_event *ev)
-{
-    char ts[TS_TEXT_LEN];
-    ak_time_format(ev->ts_ms, ts, sizeof ts);
-    return cJSON_AddStringToObject(o, "event_id", ev->event_id) &&
-           cJSON_AddStringToObject(o, "ts", ts) &&
-           cJSON_AddStringToObject(o, "agent", ev->agent) &&
-           event_add_text_or_null(o, "customer", ev->customer) &&
-           cJSON_AddStringToObject(o, "provider", ak_provider_name(ev->provider)) &&
-           cJSON_AddStringToObject(o, "host", ev->host) &&
-           cJSON_AddStringToObject(o, "operation", ev->operation) &&
-           cJSON_AddStringToObject(o, "model", ev->model) &&
-           cJSON_AddBoolToObject(o, "stream", ev->stream) &&
-           event_add_int(o, "input_tokens", ev->usage.input_tokens) &&
-           event_add_int(o, "output_tokens", ev->usage.output_tokens) &&
-           event_add_int(o, "cached_input_tokens", ev->usage.cached_input_tokens) &&
-           event_add_int(o, "cache_write_tokens", ev->usage.cache_write_tokens) &&
-           event_add_int(o, "reasoning_tokens", ev->usage.reasoning_tokens) &&
-           event_add_usd(o, "cost_usd", ev->cost_micros) &&
-           cJSON_AddStringToObject(o, "cost_source", ak_cost_source_name(ev->cost_source)) &&
-           event_add_int(o, "status", ev->status) &&
-           cJSON_AddStringToObject(o, "decision", ak_decision_name(ev->decision)) &&
-           event_add_text_or_null(o, "reason", ev->reason) &&
-           event_add_int(o, "duration_ms", ev->duration_ms) &&
-           event_add_int(o, "pid", ev->pid) &&
-           cJSON_AddStringToObject(o, "exe", ev->exe) &&
-           event_add_text_or_null(o, "key_fp", ev->key_fp) &&
-           (!ev->prompt || cJSON_AddStringToObject(o, "prompt", ev->prompt));
+        n--;
+    jw_key(w, name);
+    jw_raw(w, num, (size_t)n);
 }
 
 char *ak_event_to_json(const struct ak_event *ev)
 {
-    char *out = NULL;
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        goto out;
-    if (!event_fill_json(o, ev))
-        goto out;
-    out = cJSON_PrintUnformatted(o);
-out:
-    cJSON_Delete(o);
-    return out;
+    struct jw w = { .first = true, .ok = true };
+    char ts[TS_TEXT_LEN];
+    ak_time_format(ev->ts_ms, ts, sizeof ts);
+    jw_str(&w, "event_id", ev->event_id);
+    jw_str(&w, "ts", ts);
+    jw_str(&w, "agent", ev->agent);
+    jw_str_or_null(&w, "customer", ev->customer);
+    jw_str(&w, "provider", ak_provider_name(ev->provider));
+    jw_str(&w, "host", ev->host);
+    jw_str(&w, "operation", ev->operation);
+    jw_str(&w, "model", ev->model);
+    jw_key(&w, "stream");
+    jw_raw(&w, ev->stream ? "true" : "false", ev->stream ? 4 : 5);
+    jw_int(&w, "input_tokens", ev->usage.input_tokens);
+    jw_int(&w, "output_tokens", ev->usage.output_tokens);
+    jw_int(&w, "cached_input_tokens", ev->usage.cached_input_tokens);
+    jw_int(&w, "cache_write_tokens", ev->usage.cache_write_tokens);
+    jw_int(&w, "reasoning_tokens", ev->usage.reasoning_tokens);
+    jw_usd(&w, "cost_usd", ev->cost_micros);
+    jw_str(&w, "cost_source", ak_cost_source_name(ev->cost_source));
+    jw_int(&w, "status", ev->status);
+    jw_str(&w, "decision", ak_decision_name(ev->decision));
+    jw_str_or_null(&w, "reason", ev->reason);
+    jw_int(&w, "duration_ms", ev->duration_ms);
+    jw_int(&w, "pid", ev->pid);
+    jw_str(&w, "exe", ev->exe);
+    jw_str_or_null(&w, "key_fp", ev->key_fp);
+    if (ev->prompt)
+        jw_str(&w, "prompt", ev->prompt);
+    jw_raw(&w, "}", 2);           /* with the terminating NUL */
+    if (!w.ok) {
+        ak_buf_free(&w.b);
+        return NULL;
+    }
+    return (char *)w.b.data;      /* the buffer's memory is the malloc'd string */
 }
 
 /* ---- from JSON ---- */

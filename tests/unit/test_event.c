@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/event.h"
 #include "core/period.h"
@@ -124,6 +126,64 @@ static void test_cost_text(void **state)
         assert_non_null(strstr(json, cases[i].text));
         free(json);
     }
+}
+
+/* Text from servers, configs and the environment round-trips whatever it contains. */
+static void test_text_escapes(void **state)
+{
+    (void)state;
+    struct ak_event ev, back;
+    fill_event(&ev);
+    snprintf(ev.agent, sizeof ev.agent, "a\"gent\\x\n\ty\x01z");
+    snprintf(ev.reason, sizeof ev.reason, "line1\r\nline2 \"q\" \x1f end");
+    snprintf(ev.model, sizeof ev.model, "mod\xc3\xa9le");
+    char *json = ak_event_to_json(&ev);
+    assert_non_null(json);
+    assert_null(strchr(json, '\n'));              /* one line, as JSONL needs */
+    assert_int_equal(ak_event_from_json(json, strlen(json), &back), AK_OK);
+    assert_string_equal(back.agent, ev.agent);
+    assert_string_equal(back.reason, ev.reason);
+    assert_string_equal(back.model, ev.model);
+    free(json);
+}
+
+/* A forked child never repeats the ids its parent is about to use (the random pool). The
+ * fork is done twice, one id apart, so that at least once the pool is not empty at fork. */
+#define FORK_IDS 16
+
+static void ids_after_fork(void)
+{
+    char parent[FORK_IDS][40], child[FORK_IDS][40];
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < FORK_IDS; i++)
+            ak_event_new_id(child[i]);
+        ssize_t w = write(fds[1], child, sizeof child);
+        _exit(w == (ssize_t)sizeof child ? 0 : 1);
+    }
+    for (int i = 0; i < FORK_IDS; i++)
+        ak_event_new_id(parent[i]);
+    assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    close(fds[1]);
+    for (int i = 0; i < FORK_IDS; i++)
+        for (int j = 0; j < FORK_IDS; j++)
+            assert_string_not_equal(parent[i], child[j]);
+}
+
+static void test_ids_differ_across_fork(void **state)
+{
+    (void)state;
+    char id[40];
+    ak_event_new_id(id);
+    ids_after_fork();
+    ak_event_new_id(id);
+    ids_after_fork();
 }
 
 static void test_field_names_in_order(void **state)
@@ -272,6 +332,8 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_costs),
         cmocka_unit_test(test_cost_text),
+        cmocka_unit_test(test_text_escapes),
+        cmocka_unit_test(test_ids_differ_across_fork),
         cmocka_unit_test(test_field_names_in_order),
         cmocka_unit_test(test_nulls_and_prompt),
         cmocka_unit_test(test_from_json_refuses_malformed),

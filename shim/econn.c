@@ -30,6 +30,8 @@ struct exchange {
     bool transforming;            /* the request was rewritten to include stream usage */
     int64_t t0_ms;
     uint64_t res_id;
+    struct ak_budget_ref budgets[ENF_MAX_BUDGETS];  /* reserved against; committed to */
+    size_t n_budgets;
     enum ak_decision decision;
     char reason[AK_EV_REASON];
     char *prompt;
@@ -99,7 +101,8 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
     }
     struct meter_call m = {
         .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
-        .res_id = x->res_id, .decision = dec, .reason = reason, .prompt = x->prompt,
+        .res_id = x->res_id, .budgets = x->budgets, .n_budgets = x->n_budgets,
+        .decision = dec, .reason = reason, .prompt = x->prompt,
         .complete = complete,
     };
     meter_record(&m);
@@ -181,6 +184,8 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     struct exchange *x = &c->x;
     x->req = *rq;
     x->res_id = er.res_id;
+    memcpy(x->budgets, er.budgets, sizeof x->budgets);
+    x->n_budgets = er.n_budgets;
     x->decision = er.decision;
     snprintf(x->reason, sizeof x->reason, "%s", er.reason);
     x->prompt = prompt_copy(c);

@@ -33,18 +33,19 @@ static bool shared_has_agent(const struct ak_shared_budget *sb)
     return false;
 }
 
-static struct ak_budget own_budget(struct ak_ledger *l)
+/* The agent's own budget: an `akctl budget set` override (in its flags), else the config's. */
+static struct ak_budget own_budget(const struct ak_agent_flags *f)
 {
-    struct ak_agent_flags f;
-    if (l && ak_ledger_agent_get(l, eng.agent, &f) == AK_OK && f.has_budget_override)
-        return f.budget_override;
+    if (f && f->has_budget_override)
+        return f->budget_override;
     return agent_cfg()->budget;
 }
 
-size_t enforce_budgets(struct ak_budget_ref *out, size_t max)
+/* The budgets a call counts against; `f` is the agent's flags as read for this call. */
+static size_t budgets_for(const struct ak_agent_flags *f, struct ak_budget_ref *out, size_t max)
 {
     size_t n = 0;
-    struct ak_budget b = own_budget(eng.ledger);
+    struct ak_budget b = own_budget(f);
     if (n < max)
         out[n++] = (struct ak_budget_ref){
             .scope = AK_SCOPE_AGENT, .name = eng.agent,
@@ -77,38 +78,35 @@ static void verdict(struct enforce_result *out, enum ak_decision d, const char *
     out->decision = d;
 }
 
-/* A budget-caused suspension lifts by itself once the period that caused it has turned. */
-static bool suspended(struct ak_ledger *l, const char *who, int64_t now, struct ak_agent_flags *f)
+/* The agent's flags say suspended (the ledger reports a host-wide stop on every agent). A
+ * budget-caused suspension lifts by itself once the period that caused it has turned. */
+static bool check_suspended(struct ak_ledger *l, struct ak_agent_flags *f, int64_t now,
+                            struct enforce_result *out)
 {
-    if (ak_ledger_agent_get(l, who, f) != AK_OK || !f->suspended)
+    if (!f->suspended)
         return false;
-    if (f->manual || !f->period[0])
-        return true;
-    struct ak_budget b = own_budget(l);
-    char cur[AK_PERIOD_KEY_LEN];
-    ak_period_key(b.set ? b.type : AK_PERIOD_DAILY, now, cur);
-    if (strcmp(cur, f->period) == 0)
-        return true;
-    ak_ledger_resume(l, who);
-    ak_info("agent '%s': the budget period turned; suspension lifted", who);
-    return false;
-}
-
-static bool check_suspended(struct ak_ledger *l, int64_t now, struct enforce_result *out)
-{
-    struct ak_agent_flags f;
-    if (suspended(l, AK_AGENT_ALL, now, &f)) {
+    struct ak_agent_flags all;
+    bool host_wide = ak_ledger_agent_get(l, AK_AGENT_ALL, &all) == AK_OK && all.suspended;
+    if (host_wide) {
         verdict(out, AK_DEC_BLOCKED_SUSPENDED,
                 "all agents on this host are suspended (%s); lift with: akctl resume --all",
-                f.reason[0] ? f.reason : "emergency stop");
+                all.reason[0] ? all.reason : "emergency stop");
         return true;
     }
-    if (suspended(l, eng.agent, now, &f)) {
-        verdict(out, AK_DEC_BLOCKED_SUSPENDED, "agent '%s' is suspended (%s); lift with: akctl resume %s",
-                eng.agent, f.reason[0] ? f.reason : "no reason given", eng.agent);
-        return true;
+    if (!f->manual && f->period[0]) {
+        struct ak_budget b = own_budget(f);
+        char cur[AK_PERIOD_KEY_LEN];
+        ak_period_key(b.set ? b.type : AK_PERIOD_DAILY, now, cur);
+        if (strcmp(cur, f->period) != 0) {
+            ak_ledger_resume(l, eng.agent);
+            ak_info("agent '%s': the budget period turned; suspension lifted", eng.agent);
+            f->suspended = false;
+            return false;
+        }
     }
-    return false;
+    verdict(out, AK_DEC_BLOCKED_SUSPENDED, "agent '%s' is suspended (%s); lift with: akctl resume %s",
+            eng.agent, f->reason[0] ? f->reason : "no reason given", eng.agent);
+    return true;
 }
 
 static bool check_loop(struct ak_ledger *l, const struct ak_guardrails *g, uint64_t hash,
@@ -209,11 +207,11 @@ static void mark_exhausted(struct ak_ledger *l, const struct ak_budget_ref *b, c
         ak_ledger_meta_put(l, key, "1");
 }
 
-static void reserve(struct ak_ledger *l, const struct enforce_call *call, int64_t now,
-                    struct enforce_result *out)
+static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
+                    const struct enforce_call *call, int64_t now, struct enforce_result *out)
 {
-    struct ak_budget_ref budgets[ENF_MAX_BUDGETS];
-    size_t n = enforce_budgets(budgets, ENF_MAX_BUDGETS);
+    struct ak_budget_ref *budgets = out->budgets;
+    size_t n = out->n_budgets = budgets_for(f, out->budgets, ENF_MAX_BUDGETS);
     struct ak_reserve r = {
         .agent = eng.agent, .budgets = budgets, .n_budgets = n,
         .amount_micros = worst_case(call), .pid = eng.pid, .now_ms = now,
@@ -246,6 +244,7 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
     out->decision = AK_DEC_ALLOWED;
     if (eng.config_error[0]) {
         verdict(out, AK_DEC_UNMETERED, "%s", eng.config_error);
+        out->n_budgets = budgets_for(NULL, out->budgets, ENF_MAX_BUDGETS);
         return;
     }
     struct ak_ledger *l = engine_ledger();
@@ -255,8 +254,13 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
         return;
     }
     int64_t now = ak_now_ms();
-    if (!check_suspended(l, now, out) && !check_guardrails(l, call, now, out))
-        reserve(l, call, now, out);
+    struct ak_agent_flags f;
+    if (ak_ledger_agent_get(l, eng.agent, &f) != AK_OK)
+        memset(&f, 0, sizeof f);   /* unreadable flags: the budget check below still runs */
+    if (!check_suspended(l, &f, now, out) && !check_guardrails(l, call, now, out))
+        reserve(l, &f, call, now, out);
+    if (!out->n_budgets)   /* refused before the budgets were looked at (or monitor mode) */
+        out->n_budgets = budgets_for(&f, out->budgets, ENF_MAX_BUDGETS);
     if (out->decision != AK_DEC_ALLOWED && eng.cfg->mode == AK_MODE_MONITOR) {
         static const char prefix[] = "would refuse: ";
         char why[AK_EV_REASON - sizeof prefix + 1];

@@ -59,20 +59,22 @@ struct enforce_call {
     struct ak_price price;
 };
 
+#define ENF_MAX_BUDGETS 16
+
 struct enforce_result {
     enum ak_decision decision;    /* allowed or blocked_* */
     char reason[AK_EV_REASON];    /* names the budget or guardrail; "would refuse: ..." in monitor */
     uint64_t res_id;              /* reservation to commit or release; 0 = none */
     int64_t reserved_micros;
+    /* the budgets the call was checked against: its cost is committed to the same ones
+     * (names point into the config and the engine) */
+    struct ak_budget_ref budgets[ENF_MAX_BUDGETS];
+    size_t n_budgets;
 };
 
 void enforce_decide(const struct enforce_call *call, struct enforce_result *out);
-/* The budgets this agent's calls count against; names point into the config. */
-size_t enforce_budgets(struct ak_budget_ref *out, size_t max);
 /* After a call was committed: spend velocity and error storms may suspend the agent. */
 void enforce_after_commit(int64_t now_ms);
 void enforce_release(uint64_t res_id);
-
-#define ENF_MAX_BUDGETS 16
 
 #endif

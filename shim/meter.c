@@ -116,14 +116,12 @@ void meter_record(const struct meter_call *m)
         free(json);
         return;
     }
-    struct ak_budget_ref budgets[ENF_MAX_BUDGETS];
     bool spent = m->resp != NULL;
-    size_t nb = spent ? enforce_budgets(budgets, ENF_MAX_BUDGETS) : 0;
     struct ak_commit c = {
         .res_id = m->res_id,
         .agent = spent ? eng.agent : NULL,
-        .budgets = budgets,
-        .n_budgets = nb,
+        .budgets = m->budgets,
+        .n_budgets = spent ? m->n_budgets : 0,
         .cost_micros = ev.cost_micros,
         .count_call = spent,
         .body_hash = m->req->body_hash,

@@ -13,6 +13,8 @@ struct meter_call {
     const struct ak_xresp *resp;  /* NULL for a refused call */
     int64_t t0_ms;
     uint64_t res_id;
+    const struct ak_budget_ref *budgets;  /* what the call was checked against */
+    size_t n_budgets;
     enum ak_decision decision;
     const char *reason;           /* "" = none */
     const char *prompt;           /* NULL unless privacy.save_prompts */

@@ -220,12 +220,26 @@ static void jw_str_or_null(struct jw *w, const char *name, const char *s)
         jw_raw(w, "null", 4);
 }
 
+/* Decimal text of v, written backwards from the end of buf; returns where it starts
+ * (snprintf costs about 20 times as much, eight times per event). */
+static char *jw_digits(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
 static void jw_int(struct jw *w, const char *name, int64_t v)
 {
     char num[24];
-    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+    char *end = num + sizeof num;
+    char *p = jw_digits(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, end);
+    if (v < 0)
+        *--p = '-';
     jw_key(w, name);
-    jw_raw(w, num, (size_t)n);
+    jw_raw(w, p, (size_t)(end - p));
 }
 
 /* micro-USD as an exact decimal, never an exponent: 328 -> 0.000328, 1500000 -> 1.5 */

@@ -93,15 +93,32 @@ int64_t ak_period_reset_ms(enum ak_period_type type, int64_t now_ms)
     return (int64_t)timegm(&tm) * MS_PER_S; /* timegm normalises day/month overflow */
 }
 
+#define TS_SECONDS_LEN 19          /* "2026-11-22T08:00:00" */
+
+/* Every event carries a timestamp: each thread keeps the text of the last second. */
+static __thread struct {
+    int64_t sec;
+    bool valid;
+    char text[TS_SECONDS_LEN + 1];
+} ts_cache;
+
 void ak_time_format(int64_t ms, char *buf, size_t len)
 {
-    struct tm tm;
-    utc_tm(ms, &tm);
     int64_t frac = ms % MS_PER_S;
     if (frac < 0)
         frac += MS_PER_S;
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    int64_t sec = (ms - frac) / MS_PER_S;
+    if (!ts_cache.valid || ts_cache.sec != sec) {
+        struct tm tm;
+        utc_tm(ms - frac, &tm);
+        snprintf(ts_cache.text, sizeof ts_cache.text, "%04u-%02u-%02uT%02u:%02u:%02u",
+                 (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+                 (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+                 (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
+        ts_cache.sec = sec;
+        ts_cache.valid = true;
+    }
+    snprintf(buf, len, "%s.%03uZ", ts_cache.text, (unsigned)frac);
 }
 
 bool ak_time_parse(const char *s, int64_t *ms)

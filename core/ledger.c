@@ -7,10 +7,17 @@
  *   maxreaders is large and stale reader slots of killed processes are cleared at open.
  * - MDB_NOTLS: the host program has threads; a read txn is not tied to a thread. One mutex
  *   per handle makes the handle's operations one at a time (each is a few microseconds).
- * - MDB_NOSYNC | MDB_NOMETASYNC: a commit is a write(2) into the page cache, no fsync. A
- *   process crash (kill -9 included) loses nothing that was committed, because the kernel
- *   still writes the pages out; only an OS crash or power loss can lose the last commits.
- *   The collector calls ak_ledger_sync() to bound that window.
+ * - MDB_NOSYNC | MDB_NOMETASYNC: a commit goes to the page cache, no fsync. A process crash
+ *   (kill -9 included) loses nothing that was committed, because the kernel still writes
+ *   the pages out; only an OS crash or power loss can lose the last commits. The collector
+ *   calls ak_ledger_sync() to bound that window.
+ * - MDB_WRITEMAP | MDB_MAPASYNC: transactions write into the shared map instead of issuing
+ *   a write(2) per dirty page. bench/ measured it: per metered call +27 -> +14 us of client
+ *   CPU, reserve+commit 67k -> 260k/s from one process. The price, which LMDB's docs name:
+ *   the map is writable in every metered process, so a wild pointer write in a host program
+ *   could damage the ledger instead of faulting. Crash consistency is unchanged (the meta
+ *   page still flips last; tests/unit/test_ledger.c kills writers at random). Every process
+ *   must open the environment the same way (LMDB forbids mixing), so this is not a setting.
  * - Files are created 0666 & ~umask: the shim runs as many users who all write one ledger.
  *   The directory is created 0750 when missing; packaging should create it with the group
  *   and mode the site wants (a directory the users cannot enter leaves them unmetered,
@@ -441,7 +448,7 @@ static enum ak_err ledger_env_open(struct ak_ledger *l, const char *state_dir)
         (rc = mdb_env_set_maxdbs(l->env, LEDGER_MAX_DBS)) != 0 ||
         (rc = mdb_env_set_mapsize(l->env, initial)) != 0)
         return ledger_mdb_fail(l, rc, "env setup");
-    rc = mdb_env_open(l->env, path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC,
+    rc = mdb_env_open(l->env, path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP | MDB_MAPASYNC,
                       LEDGER_FILE_MODE);
     if (rc != 0) {
         ak_error("ledger: cannot open %s: %s", path, mdb_strerror(rc));

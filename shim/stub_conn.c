@@ -141,18 +141,29 @@ static int ssl_query(enum stub_sym sym, const SSL *s, const void *ra, int dflt)
     return fn ? fn(s) : dflt;
 }
 
-/* The server's port when the SSL has a socket; 0 (unknown) for custom and memory BIOs. */
-static int peer_port(const SSL *s, const void *ra)
+/* The server's port, and its address as text when `ip` is given, when the SSL has a socket;
+ * port 0 (unknown) for custom and memory BIOs. */
+static int peer_port(const SSL *s, const void *ra, char *ip, size_t iplen)
 {
     int fd = ssl_query(SYM_SSL_GET_FD, s, ra, -1);
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
+    if (ip && iplen)
+        ip[0] = '\0';
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
         return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        if (ip)
+            inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)iplen);
+        return ntohs(in->sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (ip)
+            inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)iplen);
+        return ntohs(in6->sin6_port);
+    }
     return 0;
 }
 
@@ -168,15 +179,23 @@ static void conn_classify(struct sconn *c, const SSL *s, const void *ra)
     }
     servername_fn sn = (servername_fn)stub_sym(SYM_SSL_GET_SERVERNAME, ra);
     const char *host = sn ? sn(s, TLSEXT_NAME_HOST) : NULL;
-    if (!host || !*host) {
-        if (finished)
-            c->cls = CLS_PLAIN;   /* no SNI: not a provider endpoint we can name */
-        return;
-    }
+    char addr[INET6_ADDRSTRLEN];
     int port = 0;
+    if (!host || !*host) {
+        if (!finished)
+            return;               /* SNI may still be set before the handshake */
+        /* no SNI (a server named by its IP address): the config's hosts may list the address */
+        port = peer_port(s, ra, addr, sizeof addr);
+        if (!addr[0]) {
+            c->cls = CLS_PLAIN;
+            return;
+        }
+        host = addr;
+    }
     int prov = builtin_provider(host);
     if (!prov) {
-        port = peer_port(s, ra);
+        if (!port)
+            port = peer_port(s, ra, NULL, 0);
         prov = stub_engine_classify(host, port);
     }
     const struct ak_engine_api *api = prov ? stub_engine_load() : NULL;

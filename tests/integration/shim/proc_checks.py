@@ -211,8 +211,26 @@ def test_bad_config():
           "bad config: each call is still recorded, as unmetered with the reason", events)
 
 
+def test_ip_host():
+    """A server reached by its IP address sends no SNI: the config's hosts can name the address."""
+    script = '''
+        import urllib3
+        urllib3.disable_warnings()
+        body = {"model": "gpt-4o-mini", "max_tokens": 12, "messages": [{"role": "user", "content": "hi TAG=ip"}]}
+        r = requests.post("https://127.0.0.1:8443/v1/chat/completions", json=body, verify=False)
+        assert r.status_code == 200
+    '''
+    proc, events, _ = scenario("iphost", script,
+                               config_extra="hosts:\n  - { host: 127.0.0.1, port: 8443, provider: openai }\n")
+    check(proc.returncode == 0 and len(ok_calls(events)) == 1 and events[0]["host"] == "127.0.0.1",
+          "no SNI: a configured IP address is metered", (events, proc.stderr[-300:]))
+    proc, events, _ = scenario("iphost-none", script)
+    check(proc.returncode == 0 and events == [], "no SNI and not configured: passes through unrecorded",
+          events)
+
+
 def main():
-    for t in (test_bad_config, test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
+    for t in (test_bad_config, test_ip_host, test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
               test_abandoned_stream, test_disable):
         try:
             t()

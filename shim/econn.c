@@ -47,6 +47,7 @@ struct ak_econn {
     struct ak_buf obuf;           /* response bytes for the app when transforming */
     bool passthrough;             /* not HTTP/1.1 (or pipelined): hands off from here on */
     bool head_sent;               /* an Expect: 100-continue head went out ahead of its body */
+    bool passing;                 /* the current request passes through (not held) */
     size_t partial_send;          /* a SEND of only the first bytes of `held` is in flight */
     int64_t next_cut_check_ms;    /* suspend --now is looked for at most every CUT_CHECK_MS */
     struct exchange x;
@@ -212,6 +213,37 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     ak_reqparser_reset(c->rq);
 }
 
+/* A request to an LLM operation whose body is over the cap goes out unchecked (holding it
+ * would hold the agent's memory hostage); its reply is still metered, recorded as unmetered
+ * with the reason, and its cost counted against the agent's budgets. */
+static void exchange_unchecked(struct ak_econn *c)
+{
+    const struct ak_xreq *rq = ak_reqparser_request(c->rq);
+    const char *why = ak_reqparser_reason(c->rq);
+    if (!rq->operation || strcmp(why, "body over cap") != 0)
+        return;                   /* not an LLM call (a GET, another path) */
+    if (c->x.active)
+        exchange_finish(c, FIN_EARLY);
+    char reason[AK_EV_REASON];
+    snprintf(reason, sizeof reason, "request body over the %zu-byte cap (limits.max_body_bytes): "
+             "not checked against budgets", max_body());
+    struct enforce_result er;
+    enforce_unchecked(reason, &er);
+    struct exchange *x = &c->x;
+    x->req = *rq;
+    x->decision = er.decision;
+    snprintf(x->reason, sizeof x->reason, "%s", er.reason);
+    memcpy(x->budgets, er.budgets, sizeof x->budgets);
+    x->n_budgets = er.n_budgets;
+    x->rs = ak_respparser_new(c->prov, &x->req, false, max_body());
+    if (!x->rs) {
+        memset(x, 0, sizeof *x);
+        return;
+    }
+    x->active = true;
+    x->t0_ms = ak_now_ms();
+}
+
 /* Sends what is held plus this chunk (the request is not metered, or cannot be). */
 static void release_held(struct ak_econn *c, const unsigned char *buf, size_t len,
                          struct ak_wr_result *res)
@@ -253,6 +285,7 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
     enum ak_req_state st = ak_reqparser_feed(c->rq, buf, len, &consumed);
     switch (st) {
     case AK_REQ_MORE:
+        c->passing = false;
         if (ak_buf_append(&c->held, buf, len, 0) != AK_OK) {
             engine_internal_error("out of memory holding a request");
             res->action = AK_WR_KILL;
@@ -262,6 +295,12 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         send_expect_head(c, res);
         return;
     case AK_REQ_PASS:
+        if (!c->passing) {
+            c->passing = true;    /* the first bytes of a request that passes through */
+            exchange_unchecked(c);
+        }
+        if (ak_reqparser_ended(c->rq))
+            c->passing = false;
         release_held(c, buf, len, res);
         return;
     case AK_REQ_ERROR:
@@ -277,6 +316,7 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         release_held(c, buf, len, res);
         return;
     case AK_REQ_DONE:
+        c->passing = false;
         break;
     }
     if (ak_buf_append(&c->held, buf, len, 0) != AK_OK) {

@@ -272,6 +272,17 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
     }
 }
 
+void enforce_unchecked(const char *reason, struct enforce_result *out)
+{
+    struct ak_agent_flags f;
+    struct ak_ledger *l = engine_ledger();
+    memset(out, 0, sizeof *out);
+    if (!l || ak_ledger_agent_get(l, eng.agent, &f) != AK_OK)
+        memset(&f, 0, sizeof f);
+    verdict(out, AK_DEC_UNMETERED, "%s", reason);
+    out->n_budgets = budgets_for(&f, out->budgets, ENF_MAX_BUDGETS);
+}
+
 void enforce_release(uint64_t res_id)
 {
     if (res_id && eng.ledger)

@@ -73,6 +73,9 @@ struct enforce_result {
 };
 
 void enforce_decide(const struct enforce_call *call, struct enforce_result *out);
+/* For a call that goes out unchecked (its body was over the cap): only the budgets its
+ * cost will be committed to, and decision unmetered with `reason`. */
+void enforce_unchecked(const char *reason, struct enforce_result *out);
 /* After a call was committed: spend velocity and error storms may suspend the agent. */
 void enforce_after_commit(int64_t now_ms);
 void enforce_release(uint64_t res_id);

@@ -63,6 +63,8 @@ enum ak_req_state ak_reqparser_feed(struct ak_reqparser *p, const unsigned char 
 /* After DONE: the request, and the held bytes exactly as the app wrote them. */
 const struct ak_xreq *ak_reqparser_request(const struct ak_reqparser *p);
 const unsigned char *ak_reqparser_bytes(const struct ak_reqparser *p, size_t *len);
+/* After PASS: the request that passed through has ended (the next bytes start another). */
+bool ak_reqparser_ended(const struct ak_reqparser *p);
 /* While holding: the length of the head when it is complete and asks for
  * "Expect: 100-continue" (curl does for bodies over 1 MiB), else 0. The engine sends such a
  * head at once so that the server's 100 Continue releases the body without curl's 1 s wait;

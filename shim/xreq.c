@@ -412,6 +412,11 @@ const unsigned char *ak_reqparser_bytes(const struct ak_reqparser *p, size_t *le
     return p->held.data;
 }
 
+bool ak_reqparser_ended(const struct ak_reqparser *p)
+{
+    return p->mode == XR_PASS_OVER;
+}
+
 size_t ak_reqparser_expect_head(const struct ak_reqparser *p)
 {
     static const char end[] = "\r\n\r\n";

@@ -229,8 +229,23 @@ def test_ip_host():
           events)
 
 
+def test_body_over_cap():
+    proc, events, _ = scenario("overcap", '''
+        assert chat(requests.Session(), "big", extra=" " + "word " * 1000).status_code == 200
+        assert chat(requests.Session(), "small").status_code == 200
+    ''', config_extra="limits:\n  max_body_bytes: 1024\n")
+    big = [e for e in events if e["decision"] == "unmetered"]
+    check(proc.returncode == 0 and len(events) == 2 and len(big) == 1
+          and "over the 1024-byte cap" in big[0]["reason"] and big[0]["output_tokens"] == 12
+          and big[0]["cost_source"] == "usage" and big[0]["cost_usd"] > 0,
+          "body over the cap: goes through unheld, recorded unmetered with the reason, reply still priced",
+          events)
+    check(len(ok_calls(events)) == 1, "body over the cap: the next call on a new connection is metered",
+          events)
+
+
 def main():
-    for t in (test_bad_config, test_ip_host, test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
+    for t in (test_bad_config, test_ip_host, test_body_over_cap, test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
               test_abandoned_stream, test_disable):
         try:
             t()

@@ -14,6 +14,8 @@ BINDIR  ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc/agentkavach
 UNITDIR ?= /etc/systemd/system
 DATADIR ?= $(PREFIX)/share/agentkavach
+STATEDIR ?= /var/lib/agentkavach
+LOGDIR  ?= /var/log/agentkavach
 
 CC      ?= cc
 B       := build
@@ -127,6 +129,9 @@ demo: deps all
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)
 	install -m 0755 $(B)/libakshim.so $(B)/libakengine.so $(DESTDIR)$(LIBDIR)/
+	# the shared ledger: every user that runs agents writes it (see core/ledger.c)
+	install -d -m 1777 $(DESTDIR)$(STATEDIR)
+	install -d -m 0755 $(DESTDIR)$(LOGDIR)
 	install -m 0755 $(B)/akctl $(B)/akrun $(DESTDIR)$(BINDIR)/
 	if [ -f $(B)/akcollector ]; then install -m 0755 $(B)/akcollector $(DESTDIR)$(BINDIR)/; fi
 	install -m 0644 pricing/prices.yaml $(DESTDIR)$(DATADIR)/prices.yaml

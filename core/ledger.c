@@ -18,10 +18,12 @@
  *   could damage the ledger instead of faulting. Crash consistency is unchanged (the meta
  *   page still flips last; tests/unit/test_ledger.c kills writers at random). Every process
  *   must open the environment the same way (LMDB forbids mixing), so this is not a setting.
- * - Files are created 0666 & ~umask: the shim runs as many users who all write one ledger.
- *   The directory is created 0750 when missing; packaging should create it with the group
- *   and mode the site wants (a directory the users cannot enter leaves them unmetered,
- *   which on_error decides about).
+ * - The files are as writable as the directory that holds them: the shim runs as many users
+ *   who all write one ledger, and a umask of 022 would otherwise lock out all but the first.
+ *   Their owner widens their mode to the directory's group and other write bits at every open
+ *   (`make install` creates /var/lib/agentkavach 1777; a site may use a group instead, e.g.
+ *   2770). The directory is created 0750 when missing (a directory the users cannot enter
+ *   leaves them unmetered, which on_error decides about).
  * - Map size starts at 64 MiB and doubles on MDB_MAP_FULL up to 1 GiB (the test-only
  *   environment variable AGENTKAVACH_LEDGER_MAX_MAP, in bytes, lowers the cap; the start
  *   is then a quarter of it). At the cap, ledger_events.c prunes events (see ledger.h).
@@ -433,6 +435,21 @@ static enum ak_err ledger_open_dbis(struct ak_ledger *l, MDB_txn *txn, void *ctx
     return err;
 }
 
+/* Gives the ledger files the directory's group/other write access (see the top comment). */
+static void ledger_share_files(const char *state_dir, const char *data_path)
+{
+    struct stat dir, st;
+    char lock[PATH_MAX];
+    if (stat(state_dir, &dir) != 0 ||
+        snprintf(lock, sizeof lock, "%s-lock", data_path) >= (int)sizeof lock)
+        return;
+    mode_t want = S_IRUSR | S_IWUSR | (dir.st_mode & (S_IRWXG | S_IRWXO) & (mode_t)0666);
+    const char *files[] = { data_path, lock };
+    for (size_t i = 0; i < AK_ARRAY_LEN(files); i++)
+        if (stat(files[i], &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0777) != want)
+            chmod(files[i], want);
+}
+
 static enum ak_err ledger_env_open(struct ak_ledger *l, const char *state_dir)
 {
     char path[PATH_MAX];
@@ -457,6 +474,7 @@ static enum ak_err ledger_env_open(struct ak_ledger *l, const char *state_dir)
     rc = mdb_reader_check(l->env, &dead);
     if (rc != 0)
         ak_warn("ledger: reader check: %s", mdb_strerror(rc));
+    ledger_share_files(state_dir, path);
     return AK_OK;
 }
 

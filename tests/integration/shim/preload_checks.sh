@@ -39,6 +39,20 @@ preload_main() {
         [ "$code" = 200 -a "$n" = 0 ]
     rm -rf "$s"
 
+    # one ledger for every user: root made it first, nobody records into it too
+    shared=$(mktemp -d /tmp/ak-shared.XXXXXX) && chmod 1777 "$shared"
+    printf 'version: 1\nstate_dir: %s/state\n' "$shared" > "$shared/agentkavach.yaml"
+    chmod 644 "$shared/agentkavach.yaml" && mkdir -m 1777 "$shared/state"
+    for who in root nobody; do
+        setpriv --reuid=$who --regid=$([ $who = root ] && echo root || echo nogroup) --clear-groups \
+            env -i PATH=/usr/bin:/bin AGENTKAVACH_CONFIG="$shared/agentkavach.yaml" \
+            AGENTKAVACH_AGENT=user-$who curl -sS -o /dev/null -H "Content-Type: application/json" \
+            -d "$BODY" https://api.openai.com/v1/chat/completions
+    done
+    n=$("$AK_BUILD/akctl" --config "$shared/agentkavach.yaml" events --json | grep -c '"decision":"allowed"')
+    ak_check "one ledger for all users: root and nobody both recorded ($n events)" [ "$n" = 2 ]
+    rm -rf "$shared"
+
     umount /etc/ld.so.preload
     [ $created = 1 ] && rm -f /etc/ld.so.preload
     return 0

@@ -28,6 +28,7 @@ struct akc_alert {
     enum ak_period_type type;
     double threshold;             /* the rule's threshold (budget alerts) */
     double pct;                   /* spent / limit, 1.0 = 100 % */
+    bool exhausted;               /* the budget refused a call this period (pct is then 1.0) */
     int64_t spent_micros, limit_micros;
     char period[AK_PERIOD_KEY_LEN];
     int64_t resets_at_ms;         /* 0 for total budgets */

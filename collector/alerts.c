@@ -137,8 +137,10 @@ static bool alert_budget_state(struct alerts_run *r, struct akc_alert *a, const 
     /* reservations keep spend under the limit: a budget that refused a call is at 100 % */
     char key[ALERTS_KEY_LEN];
     snprintf(key, sizeof key, AK_META_EXHAUSTED_FMT, akc_scope_name(a->scope), a->name, a->period);
-    if (a->pct < 1.0 && meta_has(r->l, key))
+    if (a->pct < 1.0 && meta_has(r->l, key)) {
         a->pct = 1.0;
+        a->exhausted = true;
+    }
     a->resets_at_ms = st.resets_at_ms;
     return true;
 }

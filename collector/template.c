@@ -35,6 +35,11 @@ static enum ak_err template_default(const struct akc_alert *a, const struct akc_
     const char *type = ak_period_type_name(a->type);
     switch (a->kind) {
     case AKC_ALERT_BUDGET:
+        if (a->exhausted)     /* reservations keep spend under the limit: say what happened */
+            return ak_buf_printf(out, "agentkavach: %s %s has exhausted its %s budget: a call that "
+                                 "could exceed it was refused (%s of %s spent; period %s, resets %s)",
+                                 scope_word(a), a->name, type, f->spent, f->budget, a->period,
+                                 f->resets_at);
         return ak_buf_printf(out, "agentkavach: %s %s has used %s%% of its %s budget (%s of %s, "
                              "%s left; period %s, resets %s)", scope_word(a), a->name, f->pct, type,
                              f->spent, f->budget, f->remaining, a->period, f->resets_at);

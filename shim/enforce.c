@@ -197,10 +197,19 @@ static void budget_refusal(const struct ak_budget_ref *b, const struct ak_reserv
                 type, b->name, lim, spent, held, want);
 }
 
+/* A refusal means the budget is exhausted (for 1.0 alert rules, kill included) only when
+ * little is left: a single call asking for a huge max_tokens is refused at any level of
+ * spend, and must not set off the kill switch on its own. */
+#define EXHAUSTED_LEFT_DIVISOR 10   /* less than a tenth of the limit left */
+
 /* Tells the collector that this budget refused a call in its period (see core/ledger.h). */
-static void mark_exhausted(struct ak_ledger *l, const struct ak_budget_ref *b, const char *period)
+static void mark_exhausted(struct ak_ledger *l, const struct ak_budget_ref *b,
+                           const struct ak_budget_state *st)
 {
     char key[AK_EV_NAME + 64], val[8];
+    const char *period = st->period;
+    if (b->limit_micros - st->spent_micros - st->reserved_micros >= b->limit_micros / EXHAUSTED_LEFT_DIVISOR)
+        return;
     snprintf(key, sizeof key, AK_META_EXHAUSTED_FMT, b->scope == AK_SCOPE_AGENT ? "agent" : "shared",
              b->name, period);
     if (ak_ledger_meta_get(l, key, val, sizeof val) != AK_OK)
@@ -229,7 +238,7 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
     } else if (e == AK_ERR_LIMIT && rr.failed >= 0 && (size_t)rr.failed < n) {
         budget_refusal(&budgets[rr.failed], &rr, r.amount_micros, out);
         if (!rr.failed_on_calls)
-            mark_exhausted(l, &budgets[rr.failed], rr.state.period);
+            mark_exhausted(l, &budgets[rr.failed], &rr.state);
     } else if (eng.cfg->on_error == AK_ON_ERROR_CLOSED) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "the budget check failed (%s) and on_error is closed",
                 ak_strerror(e));

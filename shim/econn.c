@@ -1,7 +1,7 @@
 /*
  * econn.c - one LLM connection inside the engine: hold each request until it is complete,
  * decide, send (possibly rewritten) or refuse, then follow the response to its end and record
- * it. HTTP/1.1 only; anything else makes the connection a pass-through (and is counted).
+ * it. HTTP/1.1 only; anything else makes the connection a pass-through (and is logged).
  *
  * Hold mode: the app's writes are kept in `held` and reported written until the request is
  * whole; then the stub flushes `held` (or the rewritten copy in `out`) with the real write.
@@ -130,7 +130,8 @@ static void refuse(struct ak_econn *c, const struct ak_xreq *rq, const struct en
                    struct ak_wr_result *res)
 {
     ak_buf_reset(&c->out);
-    if (ak_refusal_build(c->prov, er->reason, &c->out) != AK_OK) {
+    bool json_array = c->prov == AK_PROV_GEMINI && rq->stream && !strstr(rq->target, "alt=sse");
+    if (ak_refusal_build(c->prov, er->reason, json_array, &c->out) != AK_OK) {
         engine_internal_error("refusal could not be built");
         res->action = AK_WR_KILL;
         return;

@@ -116,8 +116,10 @@ const struct ak_xresp *ak_respparser_result(const struct ak_respparser *p);
 
 /* The synthetic refusal (DESIGN.md "A refused call"): a complete HTTP/1.1 429 response with
  * the provider's own error shape, Content-Type: application/json, Content-Length,
- * Connection: close, x-should-retry: false and no retry-after. */
-enum ak_err ak_refusal_build(enum ak_provider provider, const char *message, struct ak_buf *out);
+ * Connection: close, x-should-retry: false and no retry-after. json_array wraps the body in
+ * [...], as Gemini answers streamGenerateContent without alt=sse (errors included). */
+enum ak_err ak_refusal_build(enum ak_provider provider, const char *message, bool json_array,
+                             struct ak_buf *out);
 
 /* Token estimate for text (about 4 bytes a token for English and JSON). */
 int64_t ak_estimate_tokens(const unsigned char *text, size_t len);

@@ -57,7 +57,8 @@ static bool refusal_mistral(cJSON *root, const char *msg)
            cJSON_AddStringToObject(root, "code", "budget_exceeded");
 }
 
-enum ak_err ak_refusal_build(enum ak_provider provider, const char *message, struct ak_buf *out)
+enum ak_err ak_refusal_build(enum ak_provider provider, const char *message, bool json_array,
+                             struct ak_buf *out)
 {
     enum ak_err err = AK_ERR_NOMEM;
     char *body = NULL;
@@ -77,9 +78,13 @@ enum ak_err ak_refusal_build(enum ak_provider provider, const char *message, str
     if (!ok || !(body = cJSON_PrintUnformatted(root)))
         goto out;
     size_t blen = strlen(body);
-    err = ak_buf_printf(out, REFUSAL_HEAD, blen);
+    err = ak_buf_printf(out, REFUSAL_HEAD, blen + (json_array ? 2 : 0));
+    if (err == AK_OK && json_array)
+        err = ak_buf_append(out, "[", 1, 0);
     if (err == AK_OK)
         err = ak_buf_append(out, body, blen, 0);
+    if (err == AK_OK && json_array)
+        err = ak_buf_append(out, "]", 1, 0);
 out:
     cJSON_free(body);
     cJSON_Delete(root);

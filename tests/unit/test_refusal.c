@@ -18,10 +18,10 @@
 #define MSG "Budget exceeded for agent \"research-bot\" (daily $5.00)\n run: akctl budget set"
 
 /* Splits the response; checks the head; returns the parsed body. */
-static cJSON *refusal(enum ak_provider prov)
+static cJSON *refusal_shaped(enum ak_provider prov, bool json_array)
 {
     struct ak_buf out = { 0 };
-    assert_int_equal(ak_refusal_build(prov, MSG, &out), AK_OK);
+    assert_int_equal(ak_refusal_build(prov, MSG, json_array, &out), AK_OK);
     ak_buf_append(&out, "", 1, 0);
     const char *s = (const char *)out.data;
     const char *body = strstr(s, "\r\n\r\n");
@@ -39,6 +39,24 @@ static cJSON *refusal(enum ak_provider prov)
     assert_non_null(j);
     ak_buf_free(&out);
     return j;
+}
+
+static cJSON *refusal(enum ak_provider prov)
+{
+    return refusal_shaped(prov, false);
+}
+
+/* Gemini's streamGenerateContent without alt=sse answers a JSON array, errors included. */
+static void test_gemini_array(void **state)
+{
+    (void)state;
+    cJSON *j = refusal_shaped(AK_PROV_GEMINI, true);
+    assert_true(cJSON_IsArray(j));
+    assert_int_equal(cJSON_GetArraySize(j), 1);
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "error");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(e, "code")->valueint, 429);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "status")->valuestring, "RESOURCE_EXHAUSTED");
+    cJSON_Delete(j);
 }
 
 static const char *str(const cJSON *o, const char *k)
@@ -107,6 +125,7 @@ static void test_estimate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemini_array),
         cmocka_unit_test(test_openai),
         cmocka_unit_test(test_anthropic),
         cmocka_unit_test(test_gemini),

@@ -65,10 +65,23 @@ void stub_fd_leave(void)
     current = NULL;
 }
 
+/* A TCP socket (the only kind a provider connection can be; a unix socket written to in the
+ * same call, a log pipe or a file never is). */
+static bool is_tcp_socket(int fd)
+{
+    int type = 0;
+    socklen_t tl = sizeof type;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+           getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
 static void bind_fd(struct sconn *c, int fd)
 {
     struct stat st;
-    if (c->fd_known || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+    if (c->fd_known || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || !is_tcp_socket(fd))
         return;
     c->fd = fd;
     c->fd_dev = st.st_dev;

@@ -102,13 +102,17 @@ def case(client, provider, op, stream, recover, suffix):
 def main(argv):
     recover = "--no-recover" not in argv
     suffix = " TLS 1.2" if "--tls12" in argv else ""
+    if "--deaf" in argv:
+        suffix = " (server ignores close_notify)"
+    only = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--provider=")]
     clients = [a for a in argv[1:] if not a.startswith("--")]
     for client in clients:
         ok, why = ekit.akclient.client_available(client)
         if not ekit.R.check(ok, "%s: client available" % client, why):
             continue
         for provider, op in ekit.PROVIDER_OPS:
-            if not ekit.akclient.client_supports(client, provider, op):
+            if not ekit.akclient.client_supports(client, provider, op) or \
+                    (only and provider not in only):
                 continue
             for stream in (False, True):
                 case(client, provider, op, stream, recover, suffix)

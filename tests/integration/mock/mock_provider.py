@@ -49,6 +49,7 @@ SLOW_DELAY_S = 0.05
 MAX_HEAD_BYTES = 1024 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 IDLE_TIMEOUT_S = 30
+DEAF_HOLD_S = 6                       # MOCK_DEAF: how long a closed-by-client connection is held
 HELLO_PEEK_TIMEOUT_S = 5
 HELLO_PEEK_BYTES = 16384              # one TLS record holds a ClientHello
 READ_BYTES = 65536
@@ -697,6 +698,11 @@ class Handler(socketserver.BaseRequestHandler):
                 "tls_version": tls.version()}
         try:
             self.serve(tls, conn)
+            # MOCK_DEAF=1: a server that ignores the client's close_notify (keeps the
+            # connection open, sends nothing), so that only the shim's SHUT_RD can wake a
+            # client whose call was refused on a kept-alive connection.
+            if os.environ.get("MOCK_DEAF") == "1":
+                time.sleep(DEAF_HOLD_S)
         except (Closed, OSError, ssl.SSLError, ValueError):
             pass
         finally:

@@ -234,7 +234,6 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
     }
     if (e == AK_OK) {
         out->res_id = rr.res_id;
-        out->reserved_micros = r.amount_micros;
     } else if (e == AK_ERR_LIMIT && rr.failed >= 0 && (size_t)rr.failed < n) {
         budget_refusal(&budgets[rr.failed], &rr, r.amount_micros, out);
         if (!rr.failed_on_calls)

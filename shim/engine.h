@@ -65,7 +65,6 @@ struct enforce_result {
     enum ak_decision decision;    /* allowed or blocked_* */
     char reason[AK_EV_REASON];    /* names the budget or guardrail; "would refuse: ..." in monitor */
     uint64_t res_id;              /* reservation to commit or release; 0 = none */
-    int64_t reserved_micros;
     /* the budgets the call was checked against: its cost is committed to the same ones
      * (names point into the config and the engine) */
     struct ak_budget_ref budgets[ENF_MAX_BUDGETS];

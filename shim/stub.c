@@ -44,6 +44,8 @@ bool stub_disabled(void)
     return proc.disabled;
 }
 
+/* The stub's own logger: the same line format as core/ak.c's, written again here because the
+ * stub must not link anything beyond libc (core/ links OpenSSL for key fingerprints). */
 void stub_log(int level, const char *fmt, ...)
 {
     pthread_once(&proc.once, proc_init);

@@ -71,6 +71,7 @@ static int done(size_t n, size_t *count)
 
 /* ---- synthetic bytes ---- */
 
+/* Like core/buf.c's ak_buf_append, which the libc-only stub cannot link. */
 static bool in_append(struct sconn *c, const unsigned char *p, size_t n)
 {
     if (c->in_off == c->in_len)

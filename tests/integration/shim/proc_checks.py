@@ -244,8 +244,47 @@ def test_body_over_cap():
           events)
 
 
+def h2_prefaces():
+    """How many HTTP/2 connection prefaces the mock has received so far."""
+    with open(os.environ["MOCK_LOG"]) as f:
+        return sum(1 for line in f if '"h2_preface"' in line)
+
+
+H2_CLIENT = textwrap.dedent('''
+    import socket, ssl, sys
+    ctx = ssl.create_default_context()
+    s = ctx.wrap_socket(socket.create_connection(("api.openai.com", 443)),
+                        server_hostname="api.openai.com")
+    try:
+        s.sendall(b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" + b"\\x00" * 9)
+        s.recv(100)
+        print("sent")
+    except (ssl.SSLError, OSError) as e:
+        print("refused", type(e).__name__)
+''')
+
+
+def test_h2_prior_knowledge():
+    """HTTP/2 is not parsed yet: a client that speaks h2 to an LLM host without negotiating it
+    (prior knowledge) is failed closed; its preface never leaves the process."""
+    before = h2_prefaces()
+    plain = subprocess.run([PY, "-c", H2_CLIENT], capture_output=True, text=True, timeout=TIMEOUT_S)
+    reached = h2_prefaces() - before
+    check(reached == 1 and "sent" in plain.stdout,
+          "h2 prior knowledge without the shim: the preface reaches the server (rig)",
+          (reached, plain.stdout, plain.stderr[-300:]))
+    before = h2_prefaces()
+    proc = subprocess.run([PY, "-c", H2_CLIENT], capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env=dict(os.environ, LD_PRELOAD=SHIM, AGENTKAVACH_AGENT="h2",
+                                   AGENTKAVACH_STATE_DIR=tempfile.mkdtemp(dir=os.environ.get("AK_TMP"))))
+    sent = h2_prefaces() - before
+    check("refused" in proc.stdout and sent == 0,
+          "h2 prior knowledge with the shim: the connection fails closed, nothing is sent",
+          (proc.stdout, sent, proc.stderr[-300:]))
+
+
 def main():
-    for t in (test_bad_config, test_ip_host, test_body_over_cap, test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
+    for t in (test_bad_config, test_h2_prior_knowledge, test_ip_host, test_body_over_cap, test_threads, test_fork, test_exec, test_identity, test_customer_and_privacy,
               test_abandoned_stream, test_disable):
         try:
             t()

@@ -2,7 +2,7 @@
 # Sources are picked up by folder, so a new .c file needs no edit here:
 #   core/*.c pricing/*.c      -> build/libakcore.a   (shared by engine, collector, tools, tests)
 #   shim/stub*.c              -> build/libakshim.so   (the preloaded stub: libc only)
-#   shim/*.c (the rest)       -> build/libakengine.so (the metering engine, dlopen'ed by the stub)
+#   engine/*.c                -> build/libakengine.so (the metering engine, dlopen'ed by the stub)
 #   collector/*.c             -> build/akcollector
 #   tools/akctl*.c            -> build/akctl ; tools/akrun.c -> build/akrun
 #   tests/unit/test_*.c       -> build/tests/test_*   (one cmocka binary each)
@@ -46,7 +46,7 @@ endif
 
 CORE_SRC    := $(wildcard core/*.c pricing/*.c)
 STUB_SRC    := $(wildcard shim/stub*.c)
-ENGINE_SRC  := $(filter-out $(STUB_SRC),$(wildcard shim/*.c))
+ENGINE_SRC  := $(wildcard engine/*.c)
 COLL_SRC    := $(wildcard collector/*.c)
 AKCTL_SRC   := $(wildcard tools/akctl*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)

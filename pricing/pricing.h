@@ -5,7 +5,7 @@
  * an exact integer sum of tokens x price, rounded once to micro-USD at the end.
  * Usage arrives normalised (core/event.h): input includes cached and cache-write tokens and
  * output includes reasoning tokens, whichever way the provider reported them; the provider
- * parsers in shim/ do that normalisation, so the arithmetic here is the same for everyone:
+ * parsers in engine/ do that normalisation, so the arithmetic here is the same for everyone:
  *   cost = (input - cached - cache_write) * input
  *        + cached * cached_input + cache_write * cache_write
  *        + (output - reasoning) * output + reasoning * reasoning

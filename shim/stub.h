@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "shim/engine_api.h"
+#include "engine/engine_api.h"
 
 #define STUB_API __attribute__((visibility("default")))
 #define STUB_NOINLINE __attribute__((noinline))

@@ -1,5 +1,5 @@
 /*
- * test_decode.c - Content-Encoding decoding (shim/decode.c): gzip, deflate (zlib-wrapped and
+ * test_decode.c - Content-Encoding decoding (engine/decode.c): gzip, deflate (zlib-wrapped and
  * raw), br and zstd bodies compressed here with the libraries themselves, decoded whole and
  * one byte at a time; corrupt and truncated input; the output cap.
  * libbrotlienc is not linked into test binaries, so it is opened with dlopen.
@@ -14,7 +14,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "shim/decode.h"
+#include "engine/decode.h"
 #include "wire_util.h"
 
 #define TEXT_REPEAT 300

@@ -1,5 +1,5 @@
 /*
- * test_refusal.c - the synthetic 429 (shim/refusal.c): status line and headers of DESIGN.md,
+ * test_refusal.c - the synthetic 429 (engine/refusal.c): status line and headers of DESIGN.md,
  * a Content-Length that matches, each provider's exact error shape, escaping of the message,
  * and ak_estimate_tokens.
  */
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 #define MSG "Budget exceeded for agent \"research-bot\" (daily $5.00)\n run: akctl budget set"
 

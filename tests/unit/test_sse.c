@@ -1,5 +1,5 @@
 /*
- * test_sse.c - the SSE splitter (shim/sse.c) and the JSON array splitter (shim/jarray.c):
+ * test_sse.c - the SSE splitter (engine/sse.c) and the JSON array splitter (engine/jarray.c):
  * every line-end style, comments, joined data lines, any byte split, exact raw bytes for
  * the transform, and bounded memory for events over the limit.
  */
@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "shim/jarray.h"
-#include "shim/sse.h"
+#include "engine/jarray.h"
+#include "engine/sse.h"
 #include "wire_util.h"
 
 #define MAX_EVENTS 16

@@ -1,5 +1,5 @@
 /*
- * test_usage.c - the sparse parse of reply bodies (shim/usage.c): only top-level members are
+ * test_usage.c - the sparse parse of reply bodies (engine/usage.c): only top-level members are
  * taken, text that merely looks like a member is not, and anything malformed is refused so
  * that the caller falls back to a full parse.
  */
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "shim/usage.h"
+#include "engine/usage.h"
 
 static cJSON *sparse(const char *s)
 {

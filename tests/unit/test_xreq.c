@@ -1,5 +1,5 @@
 /*
- * test_xreq.c - the request parser of shim/exchange.h (shim/xreq.c, shim/reqbody.c):
+ * test_xreq.c - the request parser of engine/exchange.h (engine/xreq.c, engine/reqbody.c):
  * routing and body fields per provider and operation, API-key fingerprints, any byte split,
  * chunked and gzip bodies, keep-alive and pipelining, what passes and why, hostile input,
  * and the include_usage rewrite.

@@ -1,5 +1,5 @@
 /*
- * test_xresp.c - the response parser of shim/exchange.h (shim/xresp.c, shim/usage.c):
+ * test_xresp.c - the response parser of engine/exchange.h (engine/xresp.c, engine/usage.c):
  * usage and model for every provider x operation x stream/non-stream (wire bytes from
  * reference/wire-formats.md), normalised as core/event.h says, identical under any byte
  * split; HTTP framing (Content-Length, chunked, keep-alive, 100 Continue, HEAD, 204, 304,

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 enum wu_split { WU_WHOLE = 0, WU_BYTES, WU_RANDOM };
 #define WU_SPLITS 3

@@ -259,14 +259,14 @@ def predicted_cost_micros(provider, op, prompt, max_tokens):
     return akcheck.prices().cost_micros(provider, answered, usage)
 
 
-RESERVE_INPUT_FACTOR = 2    # shim/enforce.c: the input bound is 2x the estimate + 16 tokens
+RESERVE_INPUT_FACTOR = 2    # engine/enforce.c: the input bound is 2x the estimate + 16 tokens
 RESERVE_INPUT_PAD = 16
-EST_BYTES_PER_TOKEN = 4     # shim/reqbody.c: the estimate is text bytes / 4 + 4 per message
+EST_BYTES_PER_TOKEN = 4     # engine/reqbody.c: the estimate is text bytes / 4 + 4 per message
 EST_MSG_OVERHEAD = 4
 
 
 def predicted_reserve_micros(provider, op, prompt, max_tokens):
-    """The shim's reservation for one call with one message (shim/enforce.c worst_case): the
+    """The shim's reservation for one call with one message (engine/enforce.c worst_case): the
     input's upper bound at the dearest input price, plus max_tokens at the output price."""
     model = akclient.MODELS[(provider, op)]
     row = akcheck.prices().lookup(provider, model)

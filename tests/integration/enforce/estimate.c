@@ -3,13 +3,13 @@
  * from the input tokens the mock provider reports, for a range of prompts.
  *
  * For each prompt it builds the OpenAI chat request a client would send, feeds it to the
- * request parser (shim/exchange.h, the same code the engine runs) and prints the parser's
+ * request parser (engine/exchange.h, the same code the engine runs) and prints the parser's
  * input_estimate next to the mock's formula (tests/integration/mock/mock_provider.py:
  * input = code points of the prompt text / 4 + 7). The error is (estimate - mock) / mock.
  * It is a measurement, not a unit test: the output is one line per prompt and a summary,
  * exit 0 unless the parser fails. Built by t_enforce_estimate.sh against build/libakengine.a.
  */
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

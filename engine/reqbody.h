@@ -6,7 +6,7 @@
 #ifndef AK_REQBODY_H
 #define AK_REQBODY_H
 
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 /* Fills the body fields of req (model only when the body names one). false when the body
  * is not a JSON object. */

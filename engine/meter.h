@@ -4,7 +4,7 @@
 #ifndef AK_METER_H
 #define AK_METER_H
 
-#include "shim/engine.h"
+#include "engine/engine.h"
 
 struct meter_call {
     const char *host;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 #define REFUSAL_STATUS 429
 #define REFUSAL_HEAD "HTTP/1.1 429 Too Many Requests\r\n" \

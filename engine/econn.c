@@ -8,7 +8,7 @@
  * A request that is not an LLM operation (a GET, a body over the cap) is released as soon as
  * the parser knows, and the rest of it passes straight through.
  */
-#include "shim/econn.h"
+#include "engine/econn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +17,8 @@
 #include <time.h>
 
 #include "core/buf.h"
-#include "shim/engine.h"
-#include "shim/meter.h"
+#include "engine/engine.h"
+#include "engine/meter.h"
 
 #define PROMPT_MAX (256u * 1024)      /* privacy.save_prompts keeps at most this much */
 #define H2_PREFACE "PRI * HTTP/2.0"

@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 /* Applies one JSON object (a whole body, one SSE event payload, one array element) to r.
  * operation is the request's (selects the wire format); NULL falls back to the provider.

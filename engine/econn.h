@@ -5,7 +5,7 @@
 #ifndef AK_ECONN_H
 #define AK_ECONN_H
 
-#include "shim/engine_api.h"
+#include "engine/engine_api.h"
 
 struct ak_econn *econn_new(const char *host, int port, int provider);
 void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_wr_result *res);

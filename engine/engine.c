@@ -7,14 +7,14 @@
  * one line and the engine declines: every call then passes through unmetered (never a crash,
  * never a blocked agent because of our own fault).
  */
-#include "shim/engine.h"
+#include "engine/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "shim/econn.h"
+#include "engine/econn.h"
 
 struct engine eng = { .lock = PTHREAD_MUTEX_INITIALIZER, .prices_once = PTHREAD_ONCE_INIT,
                       .identity_once = PTHREAD_ONCE_INIT };

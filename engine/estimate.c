@@ -4,7 +4,7 @@
  * token holds for English and JSON with the providers' BPE tokenisers; an estimate only
  * sizes reservations and cut streams, the provider's usage always wins.
  */
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 #define EST_BYTES_PER_TOKEN 4
 

@@ -13,7 +13,7 @@
 #include "core/event.h"
 #include "core/ledger.h"
 #include "pricing/pricing.h"
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 #define ENG_AGENT_LEN AK_EV_NAME
 #define ENG_EXE_LEN AK_EV_HOST

@@ -2,7 +2,7 @@
  * usage.c - per-provider usage, model and error extraction from response JSON, with the
  * normalisation of pricing/pricing.h (see usage.h and reference/wire-formats.md 2-5).
  */
-#include "shim/usage.h"
+#include "engine/usage.h"
 
 #include <stdio.h>
 #include <string.h>

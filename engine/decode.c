@@ -2,7 +2,7 @@
  * decode.c - streaming Content-Encoding decoders over zlib, libbrotlidec and libzstd
  * (see decode.h). Output goes out in DEC_WINDOW pieces from one heap window per decoder.
  */
-#include "shim/decode.h"
+#include "engine/decode.h"
 
 #include <brotli/decode.h>
 #include <stdlib.h>

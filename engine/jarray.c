@@ -1,7 +1,7 @@
 /*
  * jarray.c - incremental top-level splitting of a JSON array (see jarray.h).
  */
-#include "shim/jarray.h"
+#include "engine/jarray.h"
 
 #include <string.h>
 

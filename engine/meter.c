@@ -3,7 +3,7 @@
  * said), price, the event of DESIGN.md, and the one ledger transaction that adds the cost to
  * every budget the agent counts against and appends the event to the outbox.
  */
-#include "shim/meter.h"
+#include "engine/meter.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  * In monitor mode the same verdict is reached and recorded ("would refuse: ..."), but the
  * call goes out. After each commit, spend velocity and error storms may suspend the agent.
  */
-#include "shim/engine.h"
+#include "engine/engine.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * httphdr.c - header field assembly and head size accounting (see httphdr.h).
  */
-#include "shim/httphdr.h"
+#include "engine/httphdr.h"
 
 #include <string.h>
 #include <strings.h>

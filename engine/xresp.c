@@ -1,9 +1,9 @@
 /*
- * xresp.c - the response side of shim/exchange.h: HTTP/1.1 framing with libhttp-parser
+ * xresp.c - the response side of engine/exchange.h: HTTP/1.1 framing with libhttp-parser
  * (1xx, HEAD, 204/304, Content-Length, chunked, read-until-close), Content-Encoding
  * decoding of a copy, and usage extraction by body kind: a JSON body (held up to max_body),
- * an SSE stream (shim/sse.c, one event at a time), or Gemini's incrementally delivered JSON
- * array (shim/jarray.c). Only payloads that can carry usage, an error or the still unknown
+ * an SSE stream (engine/sse.c, one event at a time), or Gemini's incrementally delivered JSON
+ * array (engine/jarray.c). Only payloads that can carry usage, an error or the still unknown
  * model are JSON-parsed (perf-anchors.md "Reading server-sent events").
  *
  * The transform (strip_usage_chunk: the request was rewritten to add include_usage). The
@@ -23,7 +23,7 @@
  * out, chunk size lines are kept aside (only the last one is re-emitted), chunk data
  * arrives through on_body and leaves as re-framed events.
  */
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 #include <cjson/cJSON.h>
 #include <http_parser.h>
@@ -32,11 +32,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "shim/decode.h"
-#include "shim/httphdr.h"
-#include "shim/jarray.h"
-#include "shim/sse.h"
-#include "shim/usage.h"
+#include "engine/decode.h"
+#include "engine/httphdr.h"
+#include "engine/jarray.h"
+#include "engine/sse.h"
+#include "engine/usage.h"
 
 #define XR_CTYPE 64
 #define XR_SIZELINE_MAX 4096          /* a chunk size line with extensions */

@@ -1,7 +1,7 @@
 /*
  * exchange.h - one HTTP/1.1 request and its response on an LLM connection, parsed as the
  * bytes pass through the shim. Pure code: no I/O, no ledger, no globals. The engine
- * (shim/engine.c) owns one request parser and one response parser per connection.
+ * (engine/engine.c) owns one request parser and one response parser per connection.
  *
  * Request side ("hold mode"): every byte the app writes is fed in. While the parser says
  * AK_REQ_MORE it keeps a copy and the engine holds the bytes back. AK_REQ_DONE means the

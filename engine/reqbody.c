@@ -5,7 +5,7 @@
  * plus a small per-message overhead for the chat template; a body with no such text falls
  * back to its whole length.
  */
-#include "shim/reqbody.h"
+#include "engine/reqbody.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
- * xreq.c - the request side of shim/exchange.h: HTTP/1.1 framing with libhttp-parser,
+ * xreq.c - the request side of engine/exchange.h: HTTP/1.1 framing with libhttp-parser,
  * routing (which provider operation a method + path is), API-key fingerprint, the body
- * held and decoded for shim/reqbody.c, and the include_usage rewrite of the head.
+ * held and decoded for engine/reqbody.c, and the include_usage rewrite of the head.
  *
  * Held bytes. In hold mode every byte of the request is copied into `held`. On PASS the
  * engine sends ak_reqparser_bytes(), which is always exactly the bytes of this request not
@@ -9,7 +9,7 @@
  * passing, each feed's consumed bytes are handed over again by the next PASS. When a passed
  * request ends, the next feed starts a new request in hold mode by itself.
  */
-#include "shim/exchange.h"
+#include "engine/exchange.h"
 
 #include <http_parser.h>
 #include <limits.h>
@@ -18,9 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "shim/decode.h"
-#include "shim/httphdr.h"
-#include "shim/reqbody.h"
+#include "engine/decode.h"
+#include "engine/httphdr.h"
+#include "engine/reqbody.h"
 
 #define XREQ_REASON 64
 #define XREQ_HELD_SLACK (AK_HDR_MAX_HEAD + 4096)   /* head and chunk framing beyond 2x body */

@@ -2,7 +2,7 @@
  * sse.c - server-sent-events splitting (see sse.h). Lines are found with memchr('\n'),
  * the fast path of perf-anchors.md; a line complete inside one feed is used in place.
  */
-#include "shim/sse.h"
+#include "engine/sse.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * (exe: /proc/self/exe, argv0: the first word of /proc/self/cmdline, user: the effective user);
  * otherwise identity.default, where {exe} {user} {argv0} are replaced.
  */
-#include "shim/engine.h"
+#include "engine/engine.h"
 
 #include <fcntl.h>
 #include <fnmatch.h>

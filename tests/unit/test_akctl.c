@@ -393,7 +393,8 @@ static void status_on_tty(const struct fixture *fx, const char *no_color, char *
     pid_t pid = forkpty(&master, NULL, NULL, NULL);
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (no_color ? setenv("NO_COLOR", no_color, 1) : unsetenv("NO_COLOR"))
+        if ((no_color ? setenv("NO_COLOR", no_color, 1) : unsetenv("NO_COLOR")) ||
+            putenv((char *)fx->now_env))          /* the child reads the fixture's clock too */
             _exit(125);
         execl(akctl_path, akctl_path, "--state-dir", fx->state, "--config", fx->config,
               "status", (char *)NULL);

@@ -51,9 +51,12 @@ struct ak_on_kill {
     char *command;                /* optional: run with AK_AGENT, AK_REASON, AK_SPENT_USD set */
 };
 
+/* A listed agent starts as a copy of `defaults`: every key it leaves out (budget, each
+ * guardrail, alerts, on_kill) is the default's. `budget: none` opts it out of a budget. */
 struct ak_agent_cfg {
     char *name;                   /* NULL for `defaults` */
-    struct ak_budget budget;
+    struct ak_budget budget;      /* !set: no budget (`budget: none`, or none by default) */
+    bool budget_inherited;        /* the budget is `defaults.budget` (the agent set none) */
     struct ak_guardrails guardrails;
     struct ak_alert_rule *alerts;
     size_t n_alerts;
@@ -165,6 +168,7 @@ void ak_config_free(struct ak_config *cfg);
 const struct ak_agent_cfg *ak_config_agent(const struct ak_config *cfg, const char *agent);
 /* The agent's settings, or `defaults` when it is not listed. Never NULL. */
 const struct ak_agent_cfg *ak_config_agent_or_default(const struct ak_config *cfg, const char *agent);
+const struct ak_shared_budget *ak_config_shared(const struct ak_config *cfg, const char *name);
 const struct ak_channel *ak_config_channel(const struct ak_config *cfg, const char *name);
 /* Provider for host:port from cfg->hosts (built-in hosts are the shim's business).
  * port 0 means "not known" (a client whose socket the shim cannot see) and matches any. */

@@ -140,6 +140,12 @@ enum ak_err ak_ledger_suspend(struct ak_ledger *l, const char *agent, const char
                               bool manual, bool cut_streams, const char *period, int64_t now_ms);
 enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent);
 enum ak_err ak_ledger_set_budget(struct ak_ledger *l, const char *agent, const struct ak_budget *b);
+/* `akctl budget set --shared NAME`: the same for a shared budget (NULL or !b->set removes it);
+ * get: *has false when there is no override. */
+enum ak_err ak_ledger_set_shared_budget(struct ak_ledger *l, const char *name,
+                                        const struct ak_budget *b);
+enum ak_err ak_ledger_shared_budget_get(struct ak_ledger *l, const char *name, bool *has,
+                                        struct ak_budget *out);
 /* Zeroes the current period of the agent's budgets (all types). */
 enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_ms);
 /* A counter that changes whenever any agent flag changes: the shim re-reads flags only then.

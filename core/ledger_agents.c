@@ -42,10 +42,10 @@ static bool agent_rec_parse(const MDB_val *data, struct ledger_agent_rec *r)
 }
 
 /* Reads an agent record; absent or corrupt = a fresh one, *found says which. */
-static enum ak_err agent_read(struct ak_ledger *l, MDB_txn *txn, const char *agent,
-                              struct ledger_agent_rec *r, bool *found)
+static enum ak_err rec_read(struct ak_ledger *l, MDB_txn *txn, MDB_val key,
+                            struct ledger_agent_rec *r, bool *found)
 {
-    MDB_val key = ledger_text_val(agent), data;
+    MDB_val data;
     memset(r, 0, sizeof *r);
     r->version = LEDGER_REC_VERSION;
     *found = false;
@@ -64,11 +64,16 @@ static enum ak_err agent_read(struct ak_ledger *l, MDB_txn *txn, const char *age
     return AK_OK;
 }
 
-/* Writes the record, or deletes it when it no longer says anything. */
-static enum ak_err agent_write(struct ak_ledger *l, MDB_txn *txn, const char *agent,
-                               const struct ledger_agent_rec *r)
+static enum ak_err agent_read(struct ak_ledger *l, MDB_txn *txn, const char *agent,
+                              struct ledger_agent_rec *r, bool *found)
 {
-    MDB_val key = ledger_text_val(agent);
+    return rec_read(l, txn, ledger_text_val(agent), r, found);
+}
+
+/* Writes the record, or deletes it when it no longer says anything. */
+static enum ak_err rec_write(struct ak_ledger *l, MDB_txn *txn, MDB_val key,
+                             const struct ledger_agent_rec *r)
+{
     int rc;
     if (!r->suspended && !r->has_override) {
         rc = mdb_del(txn, l->db_agents, &key, NULL);
@@ -79,6 +84,25 @@ static enum ak_err agent_write(struct ak_ledger *l, MDB_txn *txn, const char *ag
         rc = mdb_put(txn, l->db_agents, &key, &data, 0);
     }
     return rc ? ledger_mdb_fail(l, rc, "write agent") : AK_OK;
+}
+
+static enum ak_err agent_write(struct ak_ledger *l, MDB_txn *txn, const char *agent,
+                               const struct ledger_agent_rec *r)
+{
+    return rec_write(l, txn, ledger_text_val(agent), r);
+}
+
+/* A shared budget's override lives in the agents table under its name behind one NUL byte,
+ * which no agent name (text) can begin with; agents_each skips these records. */
+#define SHARED_KEY_MARK '\0'
+
+static MDB_val shared_key(const char *name, char buf[LEDGER_NAME_MAX + 2])
+{
+    size_t n = strlen(name);
+    buf[0] = SHARED_KEY_MARK;
+    memcpy(buf + 1, name, n);
+    MDB_val v = { .mv_size = n + 1, .mv_data = buf };
+    return v;
 }
 
 enum ak_err ledger_flags_bump(struct ak_ledger *l, MDB_txn *txn)
@@ -239,14 +263,14 @@ enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent)
 
 /* ---- budget override and reset ---- */
 
-struct set_budget_ctx { const char *agent; const struct ak_budget *b; };
+struct set_budget_ctx { MDB_val key; const struct ak_budget *b; };
 
 static enum ak_err set_budget_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
 {
     struct set_budget_ctx *c = vctx;
     struct ledger_agent_rec r;
     bool found = false;
-    enum ak_err err = agent_read(l, txn, c->agent, &r, &found);
+    enum ak_err err = rec_read(l, txn, c->key, &r, &found);
     if (err != AK_OK)
         return err;
     bool set = c->b && c->b->set;
@@ -254,7 +278,7 @@ static enum ak_err set_budget_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     r.override_set = set;
     r.override_type = set ? (uint8_t)c->b->type : 0;
     r.override_limit = set ? c->b->limit_micros : 0;
-    if ((err = agent_write(l, txn, c->agent, &r)) != AK_OK)
+    if ((err = rec_write(l, txn, c->key, &r)) != AK_OK)
         return err;
     return ledger_flags_bump(l, txn);
 }
@@ -263,8 +287,47 @@ enum ak_err ak_ledger_set_budget(struct ak_ledger *l, const char *agent, const s
 {
     if (!ledger_name_ok(agent) || (b && b->set && (unsigned)b->type > AK_PERIOD_TOTAL))
         return AK_ERR_INVAL;
-    struct set_budget_ctx c = { .agent = agent, .b = b };
+    struct set_budget_ctx c = { .key = ledger_text_val(agent), .b = b };
     return ledger_write(l, set_budget_fn, &c);
+}
+
+enum ak_err ak_ledger_set_shared_budget(struct ak_ledger *l, const char *name,
+                                        const struct ak_budget *b)
+{
+    char buf[LEDGER_NAME_MAX + 2];
+    if (!ledger_name_ok(name) || (b && b->set && (unsigned)b->type > AK_PERIOD_TOTAL))
+        return AK_ERR_INVAL;
+    struct set_budget_ctx c = { .key = shared_key(name, buf), .b = b };
+    return ledger_write(l, set_budget_fn, &c);
+}
+
+struct shared_get_ctx { MDB_val key; struct ak_budget *out; bool *has; };
+
+static enum ak_err shared_get_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    struct shared_get_ctx *c = vctx;
+    struct ledger_agent_rec r;
+    bool found = false;
+    enum ak_err err = rec_read(l, txn, c->key, &r, &found);
+    if (err != AK_OK || !found || !r.has_override)
+        return err;
+    *c->has = true;
+    c->out->set = r.override_set;
+    c->out->type = (enum ak_period_type)r.override_type;
+    c->out->limit_micros = r.override_limit;
+    return AK_OK;
+}
+
+enum ak_err ak_ledger_shared_budget_get(struct ak_ledger *l, const char *name, bool *has,
+                                        struct ak_budget *out)
+{
+    char buf[LEDGER_NAME_MAX + 2];
+    if (!ledger_name_ok(name) || !has || !out)
+        return AK_ERR_INVAL;
+    *has = false;
+    memset(out, 0, sizeof *out);
+    struct shared_get_ctx c = { .key = shared_key(name, buf), .out = out, .has = has };
+    return ledger_read(l, shared_get_fn, &c);
 }
 
 struct reset_ctx { const char *agent; int64_t now_ms; };
@@ -317,6 +380,8 @@ static enum ak_err agents_visit(struct ak_ledger *l, const MDB_val *key, const M
 {
     struct agents_ctx *c = vctx;
     struct ledger_agent_rec r;
+    if (key->mv_size > 0 && ((const char *)key->mv_data)[0] == SHARED_KEY_MARK)
+        return AK_OK;                   /* a shared budget's override, not an agent */
     if (!agent_rec_parse(data, &r) || key->mv_size > LEDGER_NAME_MAX) {
         ledger_corrupt(l, "agents", key);
         return AK_OK;

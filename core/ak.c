@@ -145,6 +145,8 @@ void ak_log(enum ak_log_level lvl, const char *fmt, ...)
 /* ---- clock ---- */
 
 static ak_time_source_fn time_source;
+/* ak_time_pin_env: the fake clock read once (getenv scans the environment, 4x a call) */
+static struct { bool pinned, fake; int64_t fake_ms; } env_clock;
 
 static int64_t real_now_ms(void)
 {
@@ -157,6 +159,8 @@ int64_t ak_now_ms(void)
 {
     if (time_source)
         return time_source();
+    if (env_clock.pinned)
+        return env_clock.fake ? env_clock.fake_ms : real_now_ms();
     const char *fake = getenv("AGENTKAVACH_FAKE_NOW_MS");
     if (fake && *fake)
         return strtoll(fake, NULL, 10);
@@ -164,6 +168,14 @@ int64_t ak_now_ms(void)
 }
 
 void ak_time_set_source(ak_time_source_fn fn) { time_source = fn; }
+
+void ak_time_pin_env(void)
+{
+    const char *fake = getenv("AGENTKAVACH_FAKE_NOW_MS");
+    env_clock.fake = fake && *fake;
+    env_clock.fake_ms = env_clock.fake ? strtoll(fake, NULL, 10) : 0;
+    env_clock.pinned = true;
+}
 
 /* ---- secrets ---- */
 

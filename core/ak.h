@@ -62,6 +62,9 @@ void ak_log(enum ak_log_level lvl, const char *fmt, ...) __attribute__((format(p
 int64_t ak_now_ms(void);
 typedef int64_t (*ak_time_source_fn)(void);
 void ak_time_set_source(ak_time_source_fn fn);    /* NULL restores the real clock */
+/* Reads AGENTKAVACH_FAKE_NOW_MS once, for good (the engine, whose process's environment is
+ * fixed at its start; ak_now_ms otherwise reads it on every call). */
+void ak_time_pin_env(void);
 
 /* First 12 hex digits of SHA-256 of a secret (API keys): out must hold 13 bytes. */
 void ak_key_fingerprint(const char *key, size_t len, char out[13]);

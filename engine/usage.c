@@ -131,7 +131,7 @@ static void usage_model(const cJSON *root, struct ak_xresp *r)
     if (!cJSON_IsString(m))
         m = cJSON_GetObjectItemCaseSensitive(root, "modelVersion");
     if (cJSON_IsString(m) && m->valuestring[0])
-        snprintf(r->model, sizeof r->model, "%s", m->valuestring);
+        ak_str_copy(r->model, sizeof r->model, m->valuestring);
 }
 
 static void usage_error(const cJSON *root, struct ak_xresp *r)
@@ -351,7 +351,7 @@ cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
                 sparse_wanted(p + i + 1, end - i - 2)) {
                 char key[16];
                 const char *vend = NULL;
-                snprintf(key, sizeof key, "%.*s", (int)(end - i - 2), (const char *)p + i + 1);
+                ak_str_copy_n(key, sizeof key, (const char *)p + i + 1, end - i - 2);
                 size_t v = sparse_skip_ws(p, n, colon + 1);
                 cJSON *val = cJSON_ParseWithLengthOpts((const char *)p + v, n - v, &vend, false);
                 if (!val || !vend || !cJSON_AddItemToObject(root, key, val)) {

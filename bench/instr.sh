@@ -97,7 +97,7 @@ bench_firstcall() {
     curl_cfg "$_port" 1 "$TMP/chat.json" "$TMP/curl1.cfg"
     for r in $(seq "$ROUNDS"); do
         for c in curl python; do
-            if [ "$c" = curl ]; then set -- curl -K "$TMP/curl1.cfg"
+            if [ "$c" = curl ]; then set -- "$(command -v curl)" -K "$TMP/curl1.cfg"
             else set -- "$PY" "$ROOT/bench/pyclient.py" llm.bench "$_port" "$TMP/cert.pem" 1 chat; fi
             env AGENTKAVACH_CONFIG="$TMP/agentkavach.yaml" AGENTKAVACH_STATE_DIR="$TMP/istate" \
                 AGENTKAVACH_AGENT=bench-first "$BB/spawn" -n "$FIRSTCALL_RUNS" -r "$r" -l "$c" \

@@ -135,7 +135,8 @@ static void test_example_loads(void **state)
     assert_int_equal(cfg->defaults.budget.type, AK_PERIOD_DAILY);
     assert_int_equal(cfg->defaults.budget.limit_micros, USD(10));
 
-    assert_int_equal(cfg->n_agents, 2);
+    assert_int_equal(cfg->n_agents, 3);
+    assert_false(ak_config_agent(cfg, "batch-indexer")->budget.set);   /* budget: none */
     const struct ak_agent_cfg *rb = ak_config_agent(cfg, "research-bot");
     assert_non_null(rb);
     assert_int_equal(rb->budget.limit_micros, USD(50));

@@ -78,7 +78,7 @@ int akc_run_check(const struct akc_opts *o)
     char err[AK_CONFIG_ERRLEN], what[CHECK_MSG_LEN], msg[CHECK_MSG_LEN];
     bool all = true;
     err[0] = '\0';
-    if (akc_config_load(o, &cfg, err, sizeof err) != AK_OK) {
+    if (ak_config_resolve(o->config, &cfg, err, sizeof err) != AK_OK) {
         check_line(false, "config", err[0] ? err : "cannot be loaded", &all);
         return EXIT_FAILURE;
     }

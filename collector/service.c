@@ -119,7 +119,7 @@ static void service_reload(struct akc *c)
     size_t n = 0;
     char err[AK_CONFIG_ERRLEN];
     err[0] = '\0';
-    if (akc_config_load(&c->opts, &cfg, err, sizeof err) != AK_OK) {
+    if (ak_config_resolve(c->opts.config, &cfg, err, sizeof err) != AK_OK) {
         ak_error("reload refused, keeping the running configuration: %s", err);
         return;
     }

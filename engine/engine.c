@@ -29,10 +29,7 @@ void engine_internal_error(const char *what)
 static int engine_load_config(void)
 {
     char err[AK_CONFIG_ERRLEN] = "";
-    const char *path = ak_config_path_from_env();
-    enum ak_err e = ak_config_load(path, &eng.cfg, err, sizeof err);
-    if (e == AK_ERR_IO && !getenv("AGENTKAVACH_CONFIG"))
-        e = ak_config_defaults(&eng.cfg);  /* no config installed: embedded defaults */
+    enum ak_err e = ak_config_resolve(NULL, &eng.cfg, err, sizeof err);
     if (e != AK_OK) {
         /* Fail open, loudly, and keep a record: the embedded defaults, nothing enforced,
          * every call recorded as unmetered with the reason (state in AGENTKAVACH_STATE_DIR or

@@ -385,6 +385,8 @@ const struct ak_xresp *ak_respparser_result(const struct ak_respparser *p)
 static enum ak_resp_state xr_fail(struct ak_respparser *p, const char *why)
 {
     p->failed = true;
+    if (!p->final_head && p->hp.status_code >= XR_STATUS_OK_MIN)
+        p->res.status = p->hp.status_code;   /* the status line was read before the head broke */
     xr_unparseable(p, why);
     return AK_RESP_ERROR;
 }

@@ -112,7 +112,8 @@ static bool add_u64_string(cJSON *obj, const char *key, int64_t v)
 static const char *otlp_operation(const struct ak_event *ev)
 {
     /* the convention has no "messages" or "responses": both are chat completions */
-    if (strcmp(ev->operation, "messages") == 0 || strcmp(ev->operation, "responses") == 0)
+    enum ak_operation op = ak_operation_parse(ev->operation);
+    if (op == AK_OP_MESSAGES || op == AK_OP_RESPONSES)
         return "chat";
     return ev->operation[0] ? ev->operation : "chat";
 }

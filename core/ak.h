@@ -39,6 +39,19 @@ enum ak_provider {
 const char *ak_provider_name(enum ak_provider p);          /* "openai", ... ; "none" */
 enum ak_provider ak_provider_parse(const char *name);       /* AK_PROV_NONE when unknown */
 
+/* The LLM operation of a request (the event's `operation`; streaming is a flag, not another
+ * operation). AK_OP_NONE: not a metered operation. */
+enum ak_operation {
+    AK_OP_NONE = 0,
+    AK_OP_CHAT,                   /* OpenAI / Mistral chat completions */
+    AK_OP_RESPONSES,              /* OpenAI Responses */
+    AK_OP_EMBEDDINGS,
+    AK_OP_MESSAGES,               /* Anthropic Messages */
+    AK_OP_GENERATE_CONTENT,       /* Gemini generateContent / streamGenerateContent */
+};
+const char *ak_operation_name(enum ak_operation op);       /* "chat", ... ; "" for none */
+enum ak_operation ak_operation_parse(const char *name);    /* AK_OP_NONE when unknown */
+
 #define AK_MICROS_PER_USD 1000000LL
 /* Parses "12.5" style decimal USD into micro-USD (rounded half up). false on junk. */
 bool ak_usd_parse(const char *s, int64_t *micros);

@@ -116,8 +116,8 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
 
 static bool should_add_stream_usage(const struct ak_econn *c, const struct ak_xreq *rq)
 {
-    if (c->prov != AK_PROV_OPENAI || !rq->stream || rq->include_usage || !rq->operation ||
-        strcmp(rq->operation, "chat") != 0)
+    if (c->prov != AK_PROV_OPENAI || !rq->stream || rq->include_usage ||
+        rq->operation != AK_OP_CHAT)
         return false;
     /* only hosts known to accept stream_options (wire-formats.md 2.1, 6) */
     size_t hl = strlen(c->host);

@@ -134,7 +134,7 @@ static int64_t worst_case(const struct enforce_call *call)
     const struct ak_xreq *rq = call->req;
     int64_t out = rq->max_output_tokens > 0 ? rq->max_output_tokens : call->price.max_output_tokens;
     int64_t n = rq->n_choices > 0 ? rq->n_choices : 1;
-    if (rq->operation && strcmp(rq->operation, "embeddings") == 0)
+    if (rq->operation == AK_OP_EMBEDDINGS)
         out = 0;
     int64_t input = rq->input_estimate * RESERVE_INPUT_FACTOR + RESERVE_INPUT_PAD;
     return ak_price_worst_case(&call->price, input, out * n);

@@ -66,7 +66,7 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     snprintf(ev->customer, sizeof ev->customer, "%s", m->req->customer);
     ev->provider = m->provider;
     snprintf(ev->host, sizeof ev->host, "%s", m->host);
-    snprintf(ev->operation, sizeof ev->operation, "%s", m->req->operation ? m->req->operation : "");
+    snprintf(ev->operation, sizeof ev->operation, "%s", ak_operation_name(m->req->operation));
     const char *model = (m->resp && m->resp->model[0]) ? m->resp->model : m->req->model;
     snprintf(ev->model, sizeof ev->model, "%s", model);
     ev->stream = m->req->stream;

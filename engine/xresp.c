@@ -238,7 +238,7 @@ static enum xr_body xr_body_kind(struct ak_respparser *p, int status)
         return XB_IGNORE;
     if (strncasecmp(p->ctype, XR_SSE_TYPE, strlen(XR_SSE_TYPE)) == 0)
         return XB_SSE;
-    if (p->req.stream && p->req.operation && strcmp(p->req.operation, "generate_content") == 0)
+    if (p->req.stream && p->req.operation == AK_OP_GENERATE_CONTENT)
         return XB_JARRAY;
     return XB_JSON;
 }

@@ -35,7 +35,7 @@ static struct ak_xreq mkreq(const char *op, bool stream)
 {
     struct ak_xreq r;
     memset(&r, 0, sizeof r);
-    r.operation = op;
+    r.operation = ak_operation_parse(op);
     r.stream = stream;
     r.max_output_tokens = -1;
     r.n_choices = 1;

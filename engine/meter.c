@@ -21,7 +21,7 @@ static bool poke_due(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
     int64_t last = atomic_load(&eng.last_poke_ms);
     if (last && now >= last && now - last < POKE_INTERVAL_MS)
         return false;

@@ -95,7 +95,8 @@ struct ak_ledger {
     size_t max_map;
     uint64_t events_keep;
     int mdb_rc;                   /* LMDB error that failed the current write fn */
-    struct ak_ledger_stats stats;
+    struct ak_ledger_stats stats;  /* this handle's counts; `flushed` of them are in meta */
+    struct ak_ledger_stats flushed;
 };
 
 /* A unit of work run inside one transaction. Must be re-runnable from scratch: a write

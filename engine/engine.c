@@ -22,6 +22,7 @@ struct engine eng = { .lock = PTHREAD_MUTEX_INITIALIZER, .prices_once = PTHREAD_
 void engine_internal_error(const char *what)
 {
     unsigned long n = atomic_fetch_add(&eng.internal_errors, 1);
+    ak_ledger_note_internal(eng.ledger);   /* host-wide, with the next commit */
     if (n < 3)
         ak_error("internal error: %s (counted; the call is not metered)", what);
 }

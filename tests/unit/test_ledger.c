@@ -916,7 +916,8 @@ static void test_map_grown_by_another_process(void **state)
     assert_int_equal(a.n, n);
     ak_ledger_stats(f->l, &after);
     assert_true(after.map_size > before.map_size);
-    assert_int_equal(after.map_grows, 0); /* adopted, not grown by us */
+    /* the counters are host-wide: the child's growth is counted once it committed */
+    assert_true(after.map_grows > before.map_grows);
 }
 
 static void count_budget(enum ak_scope scope, const char *name, enum ak_period_type type,

@@ -470,11 +470,7 @@ static enum ak_err ledger_open_dbis(struct ak_ledger *l, MDB_txn *txn, void *ctx
         if (rc != 0)
             return ledger_mdb_fail(l, rc, ledger_dbis[i].name);
     }
-    uint64_t gen = 0;
-    enum ak_err err = ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, &gen);
-    if (err == AK_OK && gen == 0) /* never 0 once open: 0 is the callers' "unknown" */
-        err = ledger_meta_u64_put(l, txn, LEDGER_META_FLAGS_GEN, 1);
-    return err;
+    return AK_OK;
 }
 
 /* Gives the ledger files the directory's group/other write access (see the top comment). */

@@ -148,9 +148,6 @@ enum ak_err ak_ledger_shared_budget_get(struct ak_ledger *l, const char *name, b
                                         struct ak_budget *out);
 /* Zeroes the current period of the agent's budgets (all types). */
 enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_ms);
-/* A counter that changes whenever any agent flag changes: the shim re-reads flags only then.
- * Never 0 on success; 0 means it could not be read. */
-uint64_t ak_ledger_flags_generation(struct ak_ledger *l);
 
 #define AK_HISTORY_MAX 128
 struct ak_history_entry {

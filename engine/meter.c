@@ -22,7 +22,7 @@ static bool poke_due(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
     int64_t last = atomic_load(&eng.last_poke_ms);
     if (last && now >= last && now - last < POKE_INTERVAL_MS)
         return false;
@@ -67,7 +67,7 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     ak_str_copy(ev->customer, sizeof ev->customer, m->req->customer);
     ev->provider = m->provider;
     ak_str_copy(ev->host, sizeof ev->host, m->host);
-    ak_str_copy(ev->operation, sizeof ev->operation, m->req->operation ? m->req->operation : "");
+    ak_str_copy(ev->operation, sizeof ev->operation, ak_operation_name(m->req->operation));
     const char *model = (m->resp && m->resp->model[0]) ? m->resp->model : m->req->model;
     ak_str_copy(ev->model, sizeof ev->model, model);
     ev->stream = m->req->stream;

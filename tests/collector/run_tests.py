@@ -439,6 +439,8 @@ def test_check_and_reload():
     check("--check: all usable -> exit 0", r.returncode == 0, r.stdout + r.stderr)
     check("--check names each exporter and channel", all(s in r.stdout for s in
           ("exporter jsonl", "exporter otlp", "channel s")), r.stdout)
+    check("--check prints the ledger's counters", "counters" in r.stdout
+          and "internal_errors 0" in r.stdout, r.stdout)
     bad = os.path.join(d, "bad.yaml")
     with open(bad, "w") as f:
         f.write("version: 1\nstate_dir: %s/state\nchannels:\n  p: { type: pagerduty, routing_key: \"${AK_TEST_UNSET_VAR}\" }\n"

@@ -513,6 +513,31 @@ static void test_defaults_fill_listed_agents(void **state)
     ak_config_free(cfg);
 }
 
+/* ak_config_resolve: the one way the shim, the collector and akctl find their config */
+static void test_resolve(void **state)
+{
+    char err[ERRLEN] = "", path[TEMP_PATH];
+    struct ak_config *cfg = NULL;
+    char *saved = getenv("AGENTKAVACH_CONFIG") ? strdup(getenv("AGENTKAVACH_CONFIG")) : NULL;
+    setenv("AGENTKAVACH_CONFIG", "/nonexistent/agentkavach.yaml", 1);
+    assert_int_equal(ak_config_resolve(NULL, &cfg, err, sizeof err), AK_ERR_IO);  /* asked for */
+    assert_non_null(strstr(err, "/nonexistent/agentkavach.yaml"));
+    write_temp("version: 1\nmode: monitor\n", path);
+    assert_int_equal(ak_config_resolve(path, &cfg, err, sizeof err), AK_OK);   /* --config wins */
+    assert_int_equal(cfg->mode, AK_MODE_MONITOR);
+    ak_config_free(cfg);
+    setenv("AGENTKAVACH_CONFIG", path, 1);
+    assert_int_equal(ak_config_resolve(NULL, &cfg, err, sizeof err), AK_OK);
+    assert_int_equal(cfg->mode, AK_MODE_MONITOR);
+    ak_config_free(cfg);
+    unlink(path);
+    if (saved)
+        setenv("AGENTKAVACH_CONFIG", saved, 1);
+    else
+        unsetenv("AGENTKAVACH_CONFIG");
+    free(saved);
+}
+
 /* libyaml's own words, with the line where it noticed the problem. */
 static void test_syntax_error(void **state)
 {
@@ -541,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_syntax_error),
         cmocka_unit_test(test_defaults_fill_listed_agents),
+        cmocka_unit_test(test_resolve),
     };
     struct CMUnitTest refusal_tests[AK_ARRAY_LEN(refusals)];
     for (size_t i = 0; i < AK_ARRAY_LEN(refusals); i++)

@@ -33,7 +33,6 @@ ENV = dict(os.environ, AGENTKAVACH_LOG="warn")
 ENV.pop("AGENTKAVACH_STATE_DIR", None)
 ENV.pop("AGENTKAVACH_CONFIG", None)
 if not ENV.get(akclock.ENV):
-    os.environ["FAKETIME_DONT_FAKE_MONOTONIC"] = ENV["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
     ENV[akclock.ENV] = akclock.pinned(akclock.parse_instant(os.environ.get("AK_TEST_NOW") or akclock.DEFAULT_NOW))
 
 
@@ -78,8 +77,21 @@ def once(cfg, *extra):
                           capture_output=True, text=True, timeout=120)
 
 
+SERVICES = []                # every service started, so that a scenario that crashes leaves none
+
+
 def start_service(cfg):
-    return subprocess.Popen([AKC, "--config", cfg], env=ENV, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([AKC, "--config", cfg], env=ENV, stderr=subprocess.PIPE, text=True)
+    SERVICES.append(p)
+    return p
+
+
+def reap_services():
+    for p in SERVICES:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    SERVICES.clear()
 
 
 def stop_service(p, sig=signal.SIGTERM):
@@ -495,6 +507,7 @@ def main():
             t()
         except Exception as e:  # a crash in one scenario is a failure, not the end of the run
             check(t.__name__ + " ran to the end", False, "%s: %s" % (type(e).__name__, e))
+        reap_services()
     print("collector: %s" % ("all checks passed" if failures == 0 else "%d check(s) failed" % failures))
     return 1 if failures else 0
 

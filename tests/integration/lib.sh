@@ -22,14 +22,13 @@ AK_MOCK_PORTS=${AK_MOCK_PORTS:-443,8443}
 AK_SANDBOX_HOSTS="api.openai.com api.anthropic.com generativelanguage.googleapis.com \
 api.mistral.ai llm.internal example.test"
 AK_SYSTEM_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-AK_MOCK_READY_TRIES=100          # x 0.05 s = 5 s for the mock to bind its ports
+AK_MOCK_READY_TRIES=400          # x 0.05 s = 20 s for the mock to bind its ports (a loaded machine)
 AK_FAILED=${AK_FAILED:-0}
 PYTHONDONTWRITEBYTECODE=1           # no __pycache__ in the tree
 export AK_ROOT AK_BUILD AK_TMP AK_IT AK_CACHE AK_PY PYTHONDONTWRITEBYTECODE
 if [ -z "${AGENTKAVACH_FAKE_NOW_MS:-}" ]; then
-    FAKETIME_DONT_FAKE_MONOTONIC=1
     AGENTKAVACH_FAKE_NOW_MS=$("$AK_PY" "$AK_ROOT/tests/akclock.py" pin "${AK_TEST_NOW:-}")
-    export FAKETIME_DONT_FAKE_MONOTONIC AGENTKAVACH_FAKE_NOW_MS
+    export AGENTKAVACH_FAKE_NOW_MS
 fi
 mkdir -p "$AK_TMP"
 

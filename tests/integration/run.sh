@@ -14,8 +14,8 @@
 #   AK_TEST_NOW (the instant the run's clock starts at, ISO 8601 or ms; tests/akclock.py).
 # Exports for the tests: AK_ROOT, AK_BUILD, AK_TMP (a fresh directory, removed at the end) and
 # the pinned clock AGENTKAVACH_FAKE_NOW_MS="N@M": one timeline for every process of the run,
-# starting at AK_TEST_NOW and advancing with CLOCK_MONOTONIC (which faketime must not move:
-# FAKETIME_DONT_FAKE_MONOTONIC=1), so that no test depends on the machine's date.
+# starting at AK_TEST_NOW and advancing with CLOCK_MONOTONIC (read past libfaketime, so a run
+# under faketime shares it too), so that no test depends on the machine's date.
 set -u
 
 AK_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,8 +36,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 AK_TMP=$(mktemp -d /tmp/ak-integration.XXXXXX) || exit 2
 export AK_ROOT AK_BUILD AK_TMP AK_RIG_ONLY
-FAKETIME_DONT_FAKE_MONOTONIC=1
-export FAKETIME_DONT_FAKE_MONOTONIC
 AGENTKAVACH_FAKE_NOW_MS=$(/usr/bin/python3 "$AK_ROOT/tests/akclock.py" pin "${AK_TEST_NOW:-}") || {
     echo "run.sh: cannot pin the clock (AK_TEST_NOW=${AK_TEST_NOW:-})" >&2; exit 2; }
 export AGENTKAVACH_FAKE_NOW_MS

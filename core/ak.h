@@ -80,7 +80,8 @@ void ak_log(enum ak_log_level lvl, const char *fmt, ...) __attribute__((format(p
 #define ak_debug(...) ak_log(AK_LOG_DEBUG, __VA_ARGS__)
 
 /* Wall clock in milliseconds since the epoch. Tests replace the source with
- * ak_time_set_source(); AGENTKAVACH_FAKE_NOW_MS (tests only) fixes it for a process. */
+ * ak_time_set_source(); AGENTKAVACH_FAKE_NOW_MS (tests only) pins it for a process: "N"
+ * stands still at N, "N@M" starts at N when CLOCK_MONOTONIC read M ms (core/ak.c). */
 int64_t ak_now_ms(void);
 typedef int64_t (*ak_time_source_fn)(void);
 void ak_time_set_source(ak_time_source_fn fn);    /* NULL restores the real clock */

@@ -177,6 +177,10 @@ void ak_log(enum ak_log_level lvl, const char *fmt, ...)
 /* ---- clock ---- */
 
 static ak_time_source_fn time_source;
+/* ak_time_pin_env: in a process started without a fake clock (production), the environment
+ * is not scanned again on every call (getenv, 4x a call); a test's fake clock is still read
+ * at every call, so that a process may move it. */
+static struct { bool pinned; } env_clock;
 
 static int64_t real_now_ms(void)
 {
@@ -207,6 +211,8 @@ int64_t ak_now_ms(void)
 {
     if (time_source)
         return time_source();
+    if (env_clock.pinned)
+        return real_now_ms();
     const char *fake = getenv("AGENTKAVACH_FAKE_NOW_MS");
     if (fake && *fake)
         return fake_now_ms(fake);
@@ -214,6 +220,12 @@ int64_t ak_now_ms(void)
 }
 
 void ak_time_set_source(ak_time_source_fn fn) { time_source = fn; }
+
+void ak_time_pin_env(void)
+{
+    const char *fake = getenv("AGENTKAVACH_FAKE_NOW_MS");
+    env_clock.pinned = !(fake && *fake);
+}
 
 /* ---- secrets ---- */
 

@@ -85,6 +85,9 @@ void ak_log(enum ak_log_level lvl, const char *fmt, ...) __attribute__((format(p
 int64_t ak_now_ms(void);
 typedef int64_t (*ak_time_source_fn)(void);
 void ak_time_set_source(ak_time_source_fn fn);    /* NULL restores the real clock */
+/* The engine at its start: without AGENTKAVACH_FAKE_NOW_MS, ak_now_ms reads the real clock
+ * from then on without scanning the environment; with it (tests), it keeps reading it. */
+void ak_time_pin_env(void);
 
 /* First 12 hex digits of SHA-256 of a secret (API keys): out must hold 13 bytes. */
 void ak_key_fingerprint(const char *key, size_t len, char out[13]);

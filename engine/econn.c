@@ -97,6 +97,9 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
     } else if (!complete && r->status == 0) {
         dec = AK_DEC_UNMETERED;   /* not even a status line: what was spent is unknown */
         ak_str_copy(reason, sizeof reason, "the connection ended before a reply");
+    } else if (!complete && !r->head_done) {
+        dec = AK_DEC_UNMETERED;   /* the head was cut (the client gave up on it, e.g.) */
+        ak_str_copy(reason, sizeof reason, "the connection ended inside the reply's head");
     } else if (!complete && !r->have_usage && !reason[0]) {
         ak_str_copy(reason, sizeof reason, x->req.stream ? "stream ended early" : "reply ended early");
     }

@@ -53,7 +53,7 @@ function el(tag, text, cls) {
 }
 
 function bar(percent) {
-  const wrap = el("div");
+  const wrap = el("div", null, "bar-wrap");
   const b = el("div", null, "bar");
   const fill = el("span");
   if (percent !== null && percent !== undefined) {

@@ -17,6 +17,8 @@ driven over the DevTools protocol with python3-websocket).
 Every process started gets AGENTKAVACH_FAKE_NOW_MS (the calls at different hours of one day).
 Usage: dash.py api browser   (inside the sandbox; lib.sh in_sandbox)
 """
+import base64
+import calendar
 import json
 import os
 import shutil
@@ -25,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import http.server
+import threading
 import urllib.error
 import urllib.request
 
@@ -35,7 +39,7 @@ import ekit  # noqa: E402
 R = ekit.R
 COLLECTOR = os.path.join(ekit.AK_BUILD, "akcollector")
 WEB_DIR = os.path.join(ekit.AK_ROOT, "web")
-DAY0_MS = 1795996800000            # 2026-12-01T00:00:00Z: the pinned day
+DAY0_MS = calendar.timegm((2026, 12, 1, 0, 0, 0)) * 1000   # the pinned day (UTC)
 HOUR_MS = 3600 * 1000
 NOW_MS = DAY0_MS + 20 * HOUR_MS     # the collector's and akctl's "now"
 SUSPEND_MAX_S = 1.0
@@ -51,9 +55,13 @@ CALLS = [("dash-a", "openai", "chat", 9), ("dash-a", "openai", "chat", 11),
          ("dash-b", "anthropic", "messages", 10), ("dash-c", "gemini", "generate_content", 14),
          ("dash-d", "mistral", "chat", 16)]
 
-YAML = """agents:
+YAML = """channels:
+  hook: { type: webhook, url: "http://127.0.0.1:%d/hook" }
+agents:
   dash-a: { budget: { type: daily, limit: 5 } }
-  dash-b: { budget: { type: daily, limit: 0.002 } }
+  dash-b:
+    budget: { type: daily, limit: 0.002 }
+    alerts: [ { threshold: 0.1, channels: [hook] } ]
   dash-c: { budget: { type: monthly, limit: 100 } }
   dash-d: { budget: { type: total, limit: 1000 } }
 shared_budgets:
@@ -63,6 +71,20 @@ dashboard:
   token_file: %s
   web_dir: %s
 """
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    """The webhook channel's receiver: takes every alert."""
+    got = []
+
+    def do_POST(self):
+        Hook.got.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 def free_port():
@@ -82,9 +104,12 @@ class Dash:
 
     def __init__(self):
         self.port = free_port()
+        self.hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=self.hook.serve_forever, daemon=True).start()
         work = tempfile.mkdtemp(prefix="akdash.", dir=ekit.akcheck.AK_TMP)
         self.token_file = os.path.join(work, "dashboard.token")
-        self.sc = ekit.Scene("dashboard", YAML % (self.port, self.token_file, WEB_DIR))
+        self.sc = ekit.Scene("dashboard", YAML % (self.hook.server_address[1], self.port,
+                                                  self.token_file, WEB_DIR))
         self.base = "http://127.0.0.1:%d" % self.port
         self.proc = None
         self.token = None
@@ -123,6 +148,7 @@ class Dash:
         return os.stat(self.token_file).st_mode & 0o777
 
     def stop(self):
+        self.hook.shutdown()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -278,6 +304,27 @@ def t_api(d):
     R.check(code == 200 and len(models) >= 4 and abs(total * 1e6 - sum(d.spent.values())) < 2,
             "dashboard api: /api/report?by=model sums to the known spend", str(rep)[:400])
     t_stream(d)
+    t_health(d)
+
+
+def t_health(d):
+    """Alerts sent and the exporters' health, as the collector knows them."""
+    key = "alert:agent:dash-b:0.1:2026-12-01"
+    end = time.monotonic() + STREAM_WAIT_S
+    code, h = d.http("GET", "/api/health")
+    while time.monotonic() < end and not any(a.get("key") == key for a in h.get("alerts", [])):
+        time.sleep(0.2)
+        code, h = d.http("GET", "/api/health")
+    alert = next((a for a in h.get("alerts", []) if a.get("key") == key), {})
+    R.check(code == 200 and alert.get("channels") == ["hook"] and alert.get("sent_at")
+            and len(Hook.got) == 1,
+            "dashboard api: /api/health lists the alert sent (dash-b past 10 %%, channel hook)",
+            "%s %s; webhook got %d" % (code, json.dumps(h)[:500], len(Hook.got)))
+    ex = {e.get("name"): e for e in h.get("exporters", [])}
+    R.check("jsonl" in ex and ex["jsonl"].get("state") in ("delivered", "behind")
+            and ex["jsonl"].get("failures") == 0,
+            "dashboard api: /api/health has the JSONL exporter's cursor and failures",
+            json.dumps(h.get("exporters"))[:300])
 
 
 def t_stream(d):
@@ -449,7 +496,8 @@ def browser_checks(d, cdp):
         want = {"spent": usd_text(a.get("spent_usd")), "limit": usd_text(a.get("limit_usd")),
                 "percent": "%.1f%%" % a["percent"] if a.get("percent") is not None else "-",
                 "calls": str(a.get("calls")), "state": "suspended" if a.get("suspended") else "active"}
-        if {k: r.get(k) for k in want} != want or round(a.get("spent_usd", 0) * 1e6) != d.spent.get(agent):
+        mock = agent == "dash-c" or round(a.get("spent_usd", 0) * 1e6) == d.spent.get(agent)
+        if {k: r.get(k) for k in want} != want or not mock:   # dash-c's budget is daily now
             bad.append((agent, want, r))
     R.check(len(rows) == 4 and not bad,
             "dashboard browser: searching 'dash-' leaves 4 rows whose spent, limit, percent, "
@@ -459,6 +507,9 @@ def browser_checks(d, cdp):
     sh = next((s for s in st.get("shared_budgets", []) if s.get("name") == "dash-team"), {})
     R.check(shared == [["dash-team", usd_text(sh.get("spent_usd"))]],
             "dashboard browser: the shared budget row shows its spend", str(shared))
+    alerts = cdp.wait("Array.from(document.querySelectorAll('#alerts tbody tr')).map("
+                      "tr => tr.textContent).filter(t => t.includes('dash-b')).length", 8)
+    R.check(bool(alerts), "dashboard browser: the alert sent for dash-b is listed", "")
 
     # live events: a new call appears without a reload
     cdp.wait("document.getElementById('live').textContent == 'live'")
@@ -502,7 +553,13 @@ def browser_checks(d, cdp):
     R.check(not csp, "dashboard browser: no Content-Security-Policy violation (no inline script "
             "or style) and Chart.js loaded", json.dumps(csp)[:500])
     shot = os.environ.get("AK_DASH_SCREENSHOT") or os.path.join(d.sc.work, "dashboard.png")
-    import base64
+    cdp.eval("var p = document.getElementById('page-size'); p.value = '25'; "
+             "p.dispatchEvent(new Event('change')); true")
+    time.sleep(0.3)
+    height = cdp.eval("document.documentElement.scrollHeight")
+    cdp.send("Emulation.setDeviceMetricsOverride", width=1440, height=int(height),
+             deviceScaleFactor=1, mobile=False)
+    time.sleep(0.5)
     png = cdp.send("Page.captureScreenshot", format="png")["data"]
     with open(shot, "wb") as f:
         f.write(base64.b64decode(png))

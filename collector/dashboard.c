@@ -32,7 +32,6 @@
 #define BEARER "Bearer "
 #define API_PREFIX "/api/"
 #define CHART_JS "/usr/share/javascript/chart.js/chart.min.js"   /* Debian's libjs-chart.js */
-#define ORIGIN_TEXT 300
 
 #define CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
             "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -200,18 +199,20 @@ static void peer_text(struct MHD_Connection *conn, char out[AKD_PEER_TEXT])
     }
 }
 
-/* A POST from a page of another origin: its Origin header names another scheme://host. */
+/* A POST from a page of another origin: its Origin header names another host than the one
+ * asked for (http, or https through a TLS proxy in front when allow_remote is on). */
 static bool origin_foreign(struct akd_req *r)
 {
     const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
-    char want[ORIGIN_TEXT];
     if (!origin)
         return false;
     if (!host)
         return true;
-    snprintf(want, sizeof want, "http://%s", host);
-    return strcmp(origin, want) != 0;
+    const char *rest = strncmp(origin, "http://", strlen("http://")) == 0 ? origin + strlen("http://")
+                     : strncmp(origin, "https://", strlen("https://")) == 0 ? origin + strlen("https://")
+                     : NULL;
+    return !rest || strcmp(rest, host) != 0;
 }
 
 static const struct { const char *url, *file, *type; } statics[] = {

@@ -3,8 +3,9 @@
  *   GET /api/status                 the JSON of `akctl status --json` (core/status.c)
  *   GET /api/events?agent=&since=&limit=&after=
  *                                   the latest matching event records (oldest first), as stored
- *   GET /api/report?by=agent|model|provider|day|hour&agent=&since=
- *                                   totals from the event records (core/report.c)
+ *   GET /api/report?by=agent|model|provider|day|hour[,...]&agent=&since=
+ *                                   totals from the event records (core/report.c); several
+ *                                   groupings come from one pass over the events
  *   GET /api/health                 exporters (cursor, behind, failures), alerts sent, outbox
  * Every one reads the same core functions as akctl, so the page and akctl cannot disagree.
  */
@@ -203,27 +204,80 @@ enum MHD_Result akd_api_events(struct akd_req *r)
 
 /* ---- report ---- */
 
+#define REPORTS_MAX 5             /* one of each grouping */
+#define BY_TEXT 64
+
+/* by=hour or by=hour,model,provider: the groupings asked for (each once); 0 when bad. */
+static size_t report_bys(const char *by, enum ak_report_by out[REPORTS_MAX])
+{
+    char text[BY_TEXT];
+    size_t n = 0;
+    if (!by || !*by) {
+        out[0] = AK_REPORT_AGENT;
+        return 1;
+    }
+    if (strlen(by) >= sizeof text)
+        return 0;
+    memcpy(text, by, strlen(by) + 1);
+    for (char *save = NULL, *t = strtok_r(text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        enum ak_report_by b;
+        if (n == REPORTS_MAX || !ak_report_by_parse(t, &b))
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (out[i] == b)
+                return 0;
+        out[n++] = b;
+    }
+    return n;
+}
+
+/* One grouping: {"by", "groups"}; several (by=a,b): {"reports": {"a": {...}, "b": {...}}}. */
+static cJSON *reports_json(struct ak_report *reps, size_t n, size_t unreadable)
+{
+    cJSON *root = n == 1 ? ak_report_json(&reps[0]) : cJSON_CreateObject();
+    cJSON *all = n == 1 || !root ? NULL : cJSON_AddObjectToObject(root, "reports");
+    for (size_t i = 0; all && i < n; i++) {
+        cJSON *one = ak_report_json(&reps[i]);
+        if (!one || !cJSON_AddItemToObject(all, ak_report_by_name(reps[i].by), one)) {
+            cJSON_Delete(one);
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
+    if (root && n > 1 && !all) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    if (root)
+        cJSON_AddNumberToObject(root, "unreadable", (double)unreadable);
+    return root;
+}
+
 enum MHD_Result akd_api_report(struct akd_req *r)
 {
-    struct ak_report rep = { .by = AK_REPORT_AGENT, .agent = akd_arg(r, "agent") };
-    const char *by = akd_arg(r, "by"), *since = akd_arg(r, "since");
-    size_t unreadable = 0;
-    if (by && !ak_report_by_parse(by, &rep.by))
-        return akd_error(r, MHD_HTTP_BAD_REQUEST, "by: one of " AK_REPORT_BY_CHOICES);
-    if (rep.agent && !*rep.agent)
-        rep.agent = NULL;
-    if (since && *since) {
-        if (!ak_since_parse(since, ak_now_ms(), &rep.since_ms))
-            return akd_error(r, MHD_HTTP_BAD_REQUEST, "since: '%s' is not a time", since);
-        rep.has_since = true;
+    struct ak_report reps[REPORTS_MAX];
+    enum ak_report_by bys[REPORTS_MAX];
+    const char *agent = akd_arg(r, "agent"), *since = akd_arg(r, "since");
+    size_t unreadable = 0, n = report_bys(akd_arg(r, "by"), bys);
+    int64_t since_ms = 0;
+    if (n == 0)
+        return akd_error(r, MHD_HTTP_BAD_REQUEST, "by: one or more (comma-separated) of "
+                         AK_REPORT_BY_CHOICES);
+    if (since && *since && !ak_since_parse(since, ak_now_ms(), &since_ms))
+        return akd_error(r, MHD_HTTP_BAD_REQUEST, "since: '%s' is not a time", since);
+    memset(reps, 0, sizeof reps);
+    for (size_t i = 0; i < n; i++) {
+        reps[i].by = bys[i];
+        reps[i].agent = agent && *agent ? agent : NULL;
+        reps[i].has_since = since && *since;
+        reps[i].since_ms = since_ms;
     }
-    enum ak_err rc = ak_report_scan(r->d->c->ledger, &rep, &unreadable);
-    cJSON *json = rc == AK_OK ? ak_report_json(&rep) : NULL;
-    ak_report_free(&rep);
+    enum ak_err rc = ak_report_scan_many(r->d->c->ledger, reps, n, &unreadable);
+    cJSON *json = rc == AK_OK ? reports_json(reps, n, unreadable) : NULL;
+    for (size_t i = 0; i < n; i++)
+        ak_report_free(&reps[i]);
     if (rc != AK_OK)
         return akd_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "report: %s", ak_strerror(rc));
-    if (json)
-        cJSON_AddNumberToObject(json, "unreadable", (double)unreadable);
     return akd_json(r, MHD_HTTP_OK, json);
 }
 

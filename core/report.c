@@ -109,7 +109,8 @@ enum ak_err ak_report_add(struct ak_report *r, const struct ak_event *ev)
 }
 
 struct scan_run {
-    struct ak_report *r;
+    struct ak_report *rs;
+    size_t n;
     size_t *unreadable;
     uint64_t after;
     size_t seen;
@@ -127,22 +128,29 @@ static int scan_on_record(uint64_t seq, const char *json, size_t len, void *ud)
             (*s->unreadable)++;
         return 0;
     }
-    s->rc = ak_report_add(s->r, &ev);
+    for (size_t i = 0; i < s->n && s->rc == AK_OK; i++)
+        s->rc = ak_report_add(&s->rs[i], &ev);
     ak_event_clear(&ev);
     return s->rc != AK_OK;
 }
 
 enum ak_err ak_report_scan(struct ak_ledger *l, struct ak_report *r, size_t *unreadable)
 {
-    struct scan_run s = { .r = r, .unreadable = unreadable };
+    return ak_report_scan_many(l, r, 1, unreadable);
+}
+
+enum ak_err ak_report_scan_many(struct ak_ledger *l, struct ak_report *rs, size_t n,
+                                size_t *unreadable)
+{
+    struct scan_run s = { .rs = rs, .n = n, .unreadable = unreadable };
     do {
         s.seen = 0;
         enum ak_err rc = ak_ledger_events_scan(l, s.after, SCAN_BATCH, scan_on_record, &s);
         if (rc != AK_OK)
             return rc;
     } while (s.seen > 0 && s.rc == AK_OK);
-    if (s.rc == AK_OK)
-        ak_report_sort(r);
+    for (size_t i = 0; s.rc == AK_OK && i < n; i++)
+        ak_report_sort(&rs[i]);
     return s.rc;
 }
 

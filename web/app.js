@@ -235,9 +235,13 @@ async function refreshReports() {
   const bucket = document.querySelector("input[name=bucket]:checked").value;
   const q = agent ? "&agent=" + encodeURIComponent(agent) : "";
   try {
-    const [time_, model, prov, byAgent] = await Promise.all([
-      api("/api/report?by=" + bucket + q), api("/api/report?by=model" + q),
-      api("/api/report?by=provider" + q), api("/api/report?by=agent")]);
+    // one pass over the events for the charts, one for every agent's unmetered count
+    const bys = bucket + ",model,provider" + (agent ? "" : ",agent");
+    const [charts, all] = await Promise.all([
+      api("/api/report?by=" + bys + q), agent ? api("/api/report?by=agent") : null]);
+    const time_ = charts.reports[bucket], model = charts.reports.model;
+    const prov = charts.reports.provider;
+    const byAgent = agent ? all : charts.reports.agent;
     chart("chart-time", "bar", time_.groups.map((g) => g.key), time_.groups.map((g) => g.cost_usd),
           "USD per " + bucket);
     chart("chart-model", "doughnut", model.groups.map((g) => g.key), model.groups.map((g) => g.cost_usd), "USD");

@@ -43,6 +43,7 @@ DAY0_MS = calendar.timegm((2026, 12, 1, 0, 0, 0)) * 1000   # the pinned day (UTC
 HOUR_MS = 3600 * 1000
 NOW_MS = DAY0_MS + 20 * HOUR_MS     # the collector's and akctl's "now"
 SUSPEND_MAX_S = 1.0
+STOP_MAX_S = 3.0
 READY_TIMEOUT_S = 10
 STREAM_WAIT_S = 5
 PAGE_WAIT_S = 15
@@ -146,6 +147,18 @@ class Dash:
         with open(self.token_file) as f:
             self.token = f.read().strip()
         return os.stat(self.token_file).st_mode & 0o777
+
+    def open_stream(self):
+        """An SSE connection left open (the collector must still stop promptly)."""
+        import http.client
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=STREAM_WAIT_S)
+            conn.request("GET", "/api/stream", headers={"Authorization": "Bearer " + self.token})
+            resp = conn.getresponse()
+            resp.read1(64)
+            return conn if resp.status == 200 else None
+        except (OSError, TypeError):
+            return None
 
     def stop(self):
         self.hook.shutdown()
@@ -298,11 +311,15 @@ def t_api(d):
             and all(e.get("agent") == "dash-b" for e in evs),
             "dashboard api: /api/events?agent= returns only that agent's records",
             "%s %s" % (code, str(evs)[:300]))
-    code, rep = d.http("GET", "/api/report?by=model")
-    models = {g["key"]: g for g in rep.get("groups", [])} if code == 200 else {}
+    code, rep = d.http("GET", "/api/report?by=model,hour")
+    reps = rep.get("reports", {}) if code == 200 else {}
+    models = {g["key"]: g for g in reps.get("model", {}).get("groups", [])}
+    hours = [g["key"] for g in reps.get("hour", {}).get("groups", [])]
     total = sum(g["cost_usd"] for g in models.values())
-    R.check(code == 200 and len(models) >= 4 and abs(total * 1e6 - sum(d.spent.values())) < 2,
-            "dashboard api: /api/report?by=model sums to the known spend", str(rep)[:400])
+    R.check(code == 200 and len(models) >= 4 and abs(total * 1e6 - sum(d.spent.values())) < 2
+            and hours[:4] == ["2026-12-01T09", "2026-12-01T10", "2026-12-01T11", "2026-12-01T14"],
+            "dashboard api: /api/report?by=model,hour sums to the known spend, in the hours the "
+            "calls were made", str(rep)[:400])
     t_stream(d)
     t_health(d)
 
@@ -581,9 +598,13 @@ def main(argv):
         if "browser" in argv:
             t_browser(d)
     finally:
+        stream = d.open_stream()
+        t0 = time.monotonic()
         rc = d.stop()
-        R.check(rc == 0, "dashboard: akcollector stops cleanly on TERM with streams open",
-                "rc %s" % rc)
+        dt = time.monotonic() - t0
+        R.check(rc == 0 and stream is not None and dt < STOP_MAX_S,
+                "dashboard: akcollector stops cleanly on TERM with a stream open (%.2f s)" % dt,
+                "rc %s stream %s" % (rc, stream))
     return 1 if R.failed else 0
 
 

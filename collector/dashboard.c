@@ -279,7 +279,8 @@ static enum MHD_Result route_api(struct akd_req *r)
     if (get && strcmp(rest, "stream") == 0)
         return akd_api_stream(r);
     if (post && (strncmp(rest, "agents/", strlen("agents/")) == 0 ||
-                 strncmp(rest, "shared/", strlen("shared/")) == 0))
+                 strncmp(rest, "shared/", strlen("shared/")) == 0 ||
+                 strncmp(rest, "all/", strlen("all/")) == 0))
         return akd_api_action(r, rest);
     if (!get && !post)
         return akd_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s is not served here", r->method);

@@ -7,6 +7,8 @@
  *   POST /api/agents/NAME/budget    {"type": "daily|monthly|total", "limit_usd": 5, "reason": ...}
  *                                   {"type": "default"} drops the override (the config's again)
  *   POST /api/shared/NAME/budget    the same for a shared budget
+ *   POST /api/all/suspend|resume    the host-wide stop ("*", as `akctl suspend --all`); resume
+ *                                   lifts it and every agent's own suspension
  * Bodies are JSON objects; a body that is not, an unknown key, a wrong type, an unknown agent
  * or shared budget gets a 4xx with one sentence. Every action done is recorded as an event
  * (decision "control", operation = the action, reason = why, actor = "dashboard PEER").
@@ -41,6 +43,7 @@ struct act_req {
     char name[NAME_MAX_LEN + 1];
     char reason[AK_REASON_LEN];
     bool now;
+    bool all;                     /* the host-wide stop */
     struct ak_budget budget;      /* !set: back to the configured budget */
     char done[AK_EV_REASON];      /* what was done, for the reply and the event */
 };
@@ -127,9 +130,16 @@ out:
 
 /* ---- the path ---- */
 
-/* "agents/NAME/ACTION" or "shared/NAME/budget" into q; false when it names no action. */
+/* "agents/NAME/ACTION", "shared/NAME/budget" or "all/suspend|resume" into q; false when it
+ * names no action. */
 static bool path_parse(const char *rest, struct act_req *q)
 {
+    if (strcmp(rest, "all/suspend") == 0 || strcmp(rest, "all/resume") == 0) {
+        q->all = true;
+        q->act = rest[strlen("all/")] == 's' ? ACT_SUSPEND : ACT_RESUME;
+        snprintf(q->name, sizeof q->name, "%s", AK_AGENT_ALL);
+        return true;
+    }
     q->shared = strncmp(rest, "shared/", strlen("shared/")) == 0;
     const char *name = strchr(rest, '/') + 1;
     const char *slash = strchr(name, '/');
@@ -178,13 +188,14 @@ static enum ak_err act_do(struct akc *c, struct act_req *q, int64_t now)
         if (!q->reason[0])
             snprintf(q->reason, sizeof q->reason, "%s", DEFAULT_SUSPEND_REASON);
         rc = ak_ledger_suspend(c->ledger, q->name, q->reason, true, q->now, NULL, now);
-        snprintf(what, sizeof what, "suspended%s", q->now ? " (streams cut)" : "");
+        snprintf(what, sizeof what, "%ssuspended%s", q->all ? "all agents " : "",
+                 q->now ? " (streams cut)" : "");
         break;
     case ACT_RESUME:
         rc = ak_ledger_resume(c->ledger, q->name);
         if (rc == AK_ERR_NOTFOUND)          /* not suspended: nothing to lift */
             rc = AK_OK;
-        snprintf(what, sizeof what, "resumed");
+        snprintf(what, sizeof what, "%sresumed", q->all ? "all agents " : "");
         break;
     case ACT_RESET:
         rc = ak_ledger_reset(c->ledger, q->name, now);
@@ -249,13 +260,13 @@ enum MHD_Result akd_api_action(struct akd_req *r, const char *rest)
     memset(&q, 0, sizeof q);
     if (!path_parse(rest, &q))
         return akd_error(r, MHD_HTTP_NOT_FOUND, "expected POST /api/agents/NAME/suspend|resume|"
-                         "reset|budget or /api/shared/NAME/budget");
+                         "reset|budget, /api/shared/NAME/budget or /api/all/suspend|resume");
     const char *bad = body_parse(&r->body, &q, why);
     if (bad)
         return akd_error(r, MHD_HTTP_BAD_REQUEST, "%s", bad);
     pthread_rwlock_rdlock(&c->cfg_lock);
-    bool known = q.shared ? ak_config_shared(c->cfg, q.name) != NULL
-                          : strcmp(q.name, AK_AGENT_ALL) != 0 && agent_known(c, q.name);
+    bool known = q.all || (q.shared ? ak_config_shared(c->cfg, q.name) != NULL
+                                    : strcmp(q.name, AK_AGENT_ALL) != 0 && agent_known(c, q.name));
     pthread_rwlock_unlock(&c->cfg_lock);
     if (!known)
         return akd_error(r, MHD_HTTP_NOT_FOUND, "unknown %s '%s' (not configured, never seen)",

@@ -157,9 +157,9 @@ function renderShared() {
 
 function renderStatus() {
   const s = state.status;
-  const banner = $("banner");
-  banner.hidden = !s.all_suspended;
-  banner.textContent = s.all_suspended ? "All agents suspended: " + (s.all_suspended_reason || "") : "";
+  $("banner").hidden = !s.all_suspended;
+  $("banner-text").textContent = s.all_suspended
+    ? "All agents suspended: " + (s.all_suspended_reason || "") + " " : "";
   renderAgents();
   renderShared();
   const sel = $("chart-agent");
@@ -334,6 +334,8 @@ const ACTIONS = {
   reset: { title: "Reset spend", text: (n) => "Reset " + n + "'s spend for the current period to $0.00?" },
   budget: { title: "Change budget", text: (n) => "New budget for " + n + ":" },
   "shared-budget": { title: "Change shared budget", text: (n) => "New budget for the shared budget " + n + ":" },
+  "all-suspend": { title: "Stop every agent", text: () => "Suspend every agent on this host? Every call is refused until Resume all." },
+  "all-resume": { title: "Resume every agent", text: () => "Lift the host-wide stop and every agent's suspension?" },
 };
 
 function confirmAction(kind, name, row) {
@@ -341,7 +343,7 @@ function confirmAction(kind, name, row) {
   const a = ACTIONS[kind];
   $("confirm-title").textContent = a.title;
   $("confirm-text").textContent = a.text(name);
-  $("confirm-now-row").hidden = kind !== "suspend";
+  $("confirm-now-row").hidden = kind !== "suspend" && kind !== "all-suspend";
   $("confirm-budget").hidden = !kind.endsWith("budget");
   $("confirm-reason").value = "";
   $("confirm-error").textContent = "";
@@ -360,8 +362,8 @@ async function confirmOk() {
   const body = {};
   const reason = $("confirm-reason").value.trim();
   if (reason) body.reason = reason;
-  let path = "/api/agents/" + name + "/" + kind;
-  if (kind === "suspend") body.now = $("confirm-now").checked;
+  let path = kind.startsWith("all-") ? "/api/all/" + kind.slice(4) : "/api/agents/" + name + "/" + kind;
+  if (kind.endsWith("suspend")) body.now = $("confirm-now").checked;
   if (kind.endsWith("budget")) {
     body.type = $("budget-type").value;
     if (body.type !== "default") body.limit_usd = parseFloat($("budget-limit").value);
@@ -405,6 +407,8 @@ function wire() {
     start();
   });
   $("logout").addEventListener("click", () => showLogin(""));
+  $("stop-all").addEventListener("click", () => confirmAction("all-suspend", "*"));
+  $("resume-all").addEventListener("click", () => confirmAction("all-resume", "*"));
   $("search").addEventListener("input", () => { state.page = 0; renderAgents(); });
   $("sort").addEventListener("change", renderAgents);
   $("page-size").addEventListener("change", () => { state.page = 0; renderAgents(); });

@@ -306,6 +306,17 @@ def t_api(d):
             "dashboard api: POST budget changes an agent's and a shared budget (akctl status "
             "shows both)", "%s %s %s %s %s" % (code, resp, code2, resp2, sh))
 
+    code, resp = d.http("POST", "/api/all/suspend", json.dumps({"reason": "host stop"}))
+    run, recs = d.call("dash-c", "gemini", "generate_content")
+    st = d.akctl_status()
+    code2, resp2 = d.http("POST", "/api/all/resume", "{}")
+    run2, recs2 = d.call("dash-c", "gemini", "generate_content")
+    R.check(code == 200 and st.get("all_suspended") is True and run.statuses == ["429"]
+            and not recs and code2 == 200 and run2.statuses == ["200"] and len(recs2) == 1,
+            "dashboard api: POST /api/all/suspend stops every agent (akctl status says so), "
+            "/api/all/resume lifts it", "%s %s %s %s; %s %s" % (code, resp, code2, resp2,
+                                                               run.statuses, run2.statuses))
+
     code, evs = d.http("GET", "/api/events?agent=dash-b&limit=50")
     R.check(code == 200 and isinstance(evs, list) and evs
             and all(e.get("agent") == "dash-b" for e in evs),

@@ -67,6 +67,8 @@ agents:
   dash-d: { budget: { type: total, limit: 1000 } }
 shared_budgets:
   dash-team: { budget: { type: daily, limit: 50 }, agents: [dash-a, dash-b] }
+exporters:
+  otlp: { endpoint: "http://127.0.0.1:9/", interval: 1 }   # nobody listens: failing
 dashboard:
   listen: 127.0.0.1:%d
   token_file: %s
@@ -349,10 +351,12 @@ def t_health(d):
             "dashboard api: /api/health lists the alert sent (dash-b past 10 %%, channel hook)",
             "%s %s; webhook got %d" % (code, json.dumps(h)[:500], len(Hook.got)))
     ex = {e.get("name"): e for e in h.get("exporters", [])}
+    otlp = ex.get("otlp", {})
     R.check("jsonl" in ex and ex["jsonl"].get("state") in ("delivered", "behind")
-            and ex["jsonl"].get("failures") == 0,
-            "dashboard api: /api/health has the JSONL exporter's cursor and failures",
-            json.dumps(h.get("exporters"))[:300])
+            and ex["jsonl"].get("failures") == 0 and otlp.get("state") == "failing"
+            and otlp.get("failures", 0) >= 1 and otlp.get("behind", 0) > 0,
+            "dashboard api: /api/health says the JSONL exporter delivers and the OTLP one (no "
+            "receiver) is failing, with its backlog", json.dumps(h.get("exporters"))[:400])
 
 
 def t_stream(d):

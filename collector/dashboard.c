@@ -377,6 +377,37 @@ static enum ak_err dash_listen(struct akd *d, const struct ak_config *cfg)
     return AK_OK;
 }
 
+bool akc_dash_check(const struct ak_config *cfg, char *msg, size_t len)
+{
+    struct sockaddr_storage ss;
+    struct stat st;
+    char path[PATH_MAX];
+    unsigned sl = 0;
+    bool loopback = false;
+    if (!cfg->dashboard_listen) {
+        snprintf(msg, len, "off (no dashboard.listen)");
+        return true;
+    }
+    if (!ak_listen_parse(cfg->dashboard_listen, &ss, &sl, &loopback) ||
+        (!loopback && !cfg->dashboard_allow_remote)) {
+        snprintf(msg, len, "%s is not a loopback address (dashboard.allow_remote is false)",
+                 cfg->dashboard_listen);
+        return false;
+    }
+    int n = snprintf(path, sizeof path, "%s/index.html", cfg->dashboard_web_dir);
+    if (n < 0 || (size_t)n >= sizeof path || access(path, R_OK) != 0) {
+        snprintf(msg, len, "the page is not installed in %s", cfg->dashboard_web_dir);
+        return false;
+    }
+    if (stat(cfg->dashboard_token_file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        snprintf(msg, len, "%s is readable by others; chmod 600 it", cfg->dashboard_token_file);
+        return false;
+    }
+    snprintf(msg, len, "http://%s/ (token %s %s)", cfg->dashboard_listen, cfg->dashboard_token_file,
+             access(cfg->dashboard_token_file, F_OK) == 0 ? "present" : "created on first start");
+    return true;
+}
+
 enum ak_err akc_dash_start(struct akc *c)
 {
     const struct ak_config *cfg = c->cfg;
@@ -408,7 +439,7 @@ void akc_dash_stop(struct akc *c)
     struct akd *d = c->dash;
     if (!d)
         return;
-    d->stopping = 1;                  /* streams notice within one poll */
+    atomic_store(&d->stopping, true); /* streams notice within one poll */
     MHD_stop_daemon(d->mhd);
     pthread_mutex_destroy(&d->mu);
     free(d);

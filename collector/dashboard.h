@@ -17,11 +17,15 @@
 #include "core/ak.h"
 
 struct akc;
+struct ak_config;
 
 /* Starts serving when the config asks for it (AK_OK and nothing done otherwise). */
 enum ak_err akc_dash_start(struct akc *c);
 /* Ends every stream and stops the daemon. */
 void akc_dash_stop(struct akc *c);
+/* --check: the address is allowed, the page is installed, the token file is private (or can
+ * be created). One line of detail in msg; true when usable or not configured. */
+bool akc_dash_check(const struct ak_config *cfg, char *msg, size_t len);
 /* After each pass of the service loop: a snapshot of the exporters' health for /api/health. */
 void akc_dash_publish(struct akc *c);
 

@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdatomic.h>
 
 #define AKD_TOKEN_HEX 64              /* 32 random bytes */
 #define AKD_PEER_TEXT 64              /* "[ffff:...]:65535" */
@@ -36,7 +36,7 @@ struct akd {
     struct MHD_Daemon *mhd;
     char token[AKD_TOKEN_HEX + 1];
     char web_dir[PATH_MAX];
-    volatile sig_atomic_t stopping; /* streams end when set */
+    atomic_bool stopping;         /* streams end when set */
     pthread_mutex_t mu;           /* guards the health snapshot */
     struct akd_exporter_health ex[AKD_MAX_EXPORTERS];
     size_t n_ex;

@@ -71,7 +71,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     while (s->off == s->out.len) {
         ak_buf_reset(&s->out);
         s->off = 0;
-        if (s->d->stopping)
+        if (atomic_load(&s->d->stopping))
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (ak_ledger_events_scan(s->d->c->ledger, s->after, STREAM_BATCH, stream_on_record, s) != AK_OK)
             return MHD_CONTENT_READER_END_WITH_ERROR;

@@ -303,11 +303,19 @@ static enum ak_err release_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     return res_drop(l, txn, *(const uint64_t *)vctx);
 }
 
+static void *release_copy(void *vctx)
+{
+    uint64_t *mine = malloc(sizeof *mine);
+    if (mine)
+        *mine = *(const uint64_t *)vctx;
+    return mine;
+}
+
 enum ak_err ak_ledger_release(struct ak_ledger *l, uint64_t res_id)
 {
     if (res_id == 0)
         return AK_ERR_INVAL;
-    return ledger_write(l, release_fn, &res_id);
+    return ledger_write_deferrable(l, release_fn, &res_id, release_copy, free);
 }
 
 /* ---- history ring ---- */
@@ -420,13 +428,53 @@ static enum ak_err commit_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     return AK_OK;
 }
 
+/* A commit that outlives its caller (the ledger was busy) owns a copy of everything it
+ * writes: one allocation holding the ctx, the commit, the budget refs and the strings. */
+struct commit_copy {
+    struct commit_ctx cc;
+    struct ak_commit c;
+    struct ak_budget_ref budgets[];
+};
+
+static char *copy_text(char **at, const char *s, size_t n)
+{
+    char *d = *at;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *at += n + 1;
+    return d;
+}
+
+static void *commit_copy(void *vctx)
+{
+    const struct ak_commit *c = ((struct commit_ctx *)vctx)->c;
+    size_t refs = c->n_budgets * sizeof c->budgets[0], text = 0;
+    for (size_t i = 0; i < c->n_budgets; i++)
+        text += strlen(c->budgets[i].name) + 1;
+    text += (c->agent ? strlen(c->agent) + 1 : 0) + (c->event_json ? c->event_len + 1 : 0);
+    struct commit_copy *m = malloc(sizeof *m + refs + text);
+    if (!m)
+        return NULL;
+    char *at = (char *)m->budgets + refs;
+    m->c = *c;
+    for (size_t i = 0; i < c->n_budgets; i++) {
+        m->budgets[i] = c->budgets[i];
+        m->budgets[i].name = copy_text(&at, c->budgets[i].name, strlen(c->budgets[i].name));
+    }
+    m->c.budgets = m->budgets;
+    m->c.agent = c->agent ? copy_text(&at, c->agent, strlen(c->agent)) : NULL;
+    m->c.event_json = c->event_json ? copy_text(&at, c->event_json, c->event_len) : NULL;
+    m->cc = (struct commit_ctx){ .c = &m->c };
+    return &m->cc;                /* cc is the first member: free() takes it back */
+}
+
 enum ak_err ak_ledger_commit(struct ak_ledger *l, const struct ak_commit *c, uint64_t *seq_out)
 {
     if (!c || !budget_refs_ok(c->budgets, c->n_budgets) || (c->agent && !ledger_name_ok(c->agent)) ||
         (c->event_json && c->event_len == 0))
         return AK_ERR_INVAL;
     struct commit_ctx cc = { .c = c };
-    enum ak_err err = ledger_write(l, commit_fn, &cc);
+    enum ak_err err = ledger_write_deferrable(l, commit_fn, &cc, commit_copy, free);
     if (seq_out)
         *seq_out = err == AK_OK ? cc.seq : 0;
     return err;

@@ -106,6 +106,31 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TEST_HOBJ) $(B)/libakengine.a $(B)/libak
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TEST_HOBJ) $(B)/libakengine.a $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread -lm
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c): core and engine rebuilt with clang, coverage,
+# ASan and UBSan in build/fuzz. `make fuzz FUZZ_SECONDS=N` runs each target N seconds,
+# two at a time, from the seed corpora in tests/fuzz/corpus (see tests/fuzz/run.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FB           := $(B)/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(FUZZ_SAN) \
+                -DAK_LIBDIR=\"$(LIBDIR)\" -DAK_SYSCONFDIR=\"$(SYSCONFDIR)\" -DAK_DATADIR=\"$(DATADIR)\"
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FB)/%,$(FUZZ_SRC))
+FUZZ_LIBOBJ  := $(patsubst %.c,$(FB)/obj/%.o,$(CORE_SRC) $(ENGINE_SRC))
+
+$(FB)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FB)/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(FUZZ_LIBOBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBOBJ) $(PKG_LIBS) -lpthread -lm
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+fuzz: deps fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
 deps:
 	@sh mk/deps.sh
 

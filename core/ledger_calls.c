@@ -15,6 +15,20 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Budget arithmetic saturates: a damaged record (any int64 can be on disk) must not overflow
+ * (tests/fuzz/fuzz_ledger.c found it); a saturated budget simply reads as spent. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_sub_overflow(a, b, &r) ? (b < 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 #define DATE_TEXT_LEN 32
 #define MONTH_KEY_LEN 7  /* "2026-11" */
 #define DAY_KEY_LEN 10   /* "2026-11-22" */
@@ -176,8 +190,8 @@ static enum ak_err res_drop(struct ak_ledger *l, MDB_txn *txn, uint64_t res_id)
         err = budget_read(l, txn, &bk, &rec);
         if (err != AK_OK)
             break;
-        rec.reserved = rec.reserved > v->hdr.amount ? rec.reserved - v->hdr.amount : 0;
-        rec.reserved_calls = rec.reserved_calls > v->hdr.calls ? rec.reserved_calls - v->hdr.calls : 0;
+        rec.reserved = rec.reserved > v->hdr.amount ? sat_sub(rec.reserved, v->hdr.amount) : 0;
+        rec.reserved_calls = rec.reserved_calls > v->hdr.calls ? sat_sub(rec.reserved_calls, v->hdr.calls) : 0;
         err = budget_write(l, txn, &bk, &rec);
     }
     if (err == AK_OK && (rc = mdb_del(txn, l->db_res, &key, NULL)) != 0)
@@ -201,8 +215,9 @@ static enum ak_err reserve_check(struct ak_ledger *l, MDB_txn *txn, struct reser
         enum ak_err err = budget_read(l, txn, &k.val, &rec);
         if (err != AK_OK)
             return err;
-        bool money = b->limit_micros >= 0 && rec.spent + rec.reserved + r->amount_micros > b->limit_micros;
-        bool calls = b->max_calls > 0 && rec.calls + rec.reserved_calls >= b->max_calls;
+        bool money = b->limit_micros >= 0 &&
+                     sat_add(sat_add(rec.spent, rec.reserved), r->amount_micros) > b->limit_micros;
+        bool calls = b->max_calls > 0 && sat_add(rec.calls, rec.reserved_calls) >= b->max_calls;
         if (!money && !calls)
             continue;
         c->res->failed = (int)i;
@@ -272,8 +287,8 @@ static enum ak_err reserve_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
         if ((err = budget_read(l, txn, &k.val, &rec)) != AK_OK)
             return err;
         rec.type = (uint8_t)r->budgets[i].type;
-        rec.reserved += r->amount_micros;
-        rec.reserved_calls += 1;
+        rec.reserved = sat_add(rec.reserved, r->amount_micros);
+        rec.reserved_calls = sat_add(rec.reserved_calls, 1);
         if ((err = budget_write(l, txn, &k.val, &rec)) != AK_OK)
             return err;
     }
@@ -416,8 +431,8 @@ static enum ak_err commit_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
         if ((err = budget_read(l, txn, &k.val, &rec)) != AK_OK)
             return err;
         rec.type = (uint8_t)c->budgets[i].type;
-        rec.spent += c->cost_micros;
-        rec.calls += c->count_call ? 1 : 0;
+        rec.spent = sat_add(rec.spent, c->cost_micros);
+        rec.calls = sat_add(rec.calls, c->count_call ? 1 : 0);
         if ((err = budget_write(l, txn, &k.val, &rec)) != AK_OK)
             return err;
     }

@@ -47,6 +47,8 @@ static bool js_string(const unsigned char *p, size_t n, size_t *i, bool *escaped
 {
     *escaped = false;
     for (size_t j = *i + 1; j < n; j++) {
+        if (p[j] < ' ')
+            return false;             /* not JSON; parsers differ on where the string ends */
         if (p[j] == '\\') {
             *escaped = true;
             j++;

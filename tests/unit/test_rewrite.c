@@ -98,6 +98,8 @@ static void test_refused(void **state)
         "{\"model\":\"gpt-4o\",\"stream\":true,\"stream\\u005foptions\":{}}",
         "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":0,"
         "\"include_usage\":0}}",
+        /* fuzz_req found it: a raw control byte in a key (cJSON cuts the key at a NUL) */
+        "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\x01\":null}",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         char msg[1024], why[256] = "";

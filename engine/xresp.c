@@ -215,6 +215,8 @@ static void xr_header(void *ud, const char *name, size_t nlen, const char *v, si
 static int xr_on_status(http_parser *hp, const char *at, size_t len)
 {
     struct ak_respparser *p = hp->data;
+    if (!p->final_head && hp->status_code >= XR_STATUS_OK_MIN)
+        p->res.status = hp->status_code;   /* kept even if the head then breaks or ends */
     return ak_hdr_count(&p->hdr, len) == AK_OK ? 0 : -1;
 }
 
@@ -238,7 +240,7 @@ static enum xr_body xr_body_kind(struct ak_respparser *p, int status)
         return XB_IGNORE;
     if (strncasecmp(p->ctype, XR_SSE_TYPE, strlen(XR_SSE_TYPE)) == 0)
         return XB_SSE;
-    if (p->req.stream && p->req.operation && strcmp(p->req.operation, "generate_content") == 0)
+    if (p->req.stream && p->req.operation == AK_OP_GENERATE_CONTENT)
         return XB_JARRAY;
     return XB_JSON;
 }
@@ -257,6 +259,7 @@ static int xr_on_headers_complete(http_parser *hp)
     if (status >= XR_STATUS_INFO_MIN && status < XR_STATUS_OK_MIN)
         return 0;                      /* interim: the final head follows */
     p->final_head = true;
+    p->res.head_done = true;
     p->res.status = status;
     p->kind = xr_body_kind(p, status);
     if (p->kind == XB_IGNORE)

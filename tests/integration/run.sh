@@ -10,7 +10,8 @@
 #
 # Usage: run.sh [--rig-only] [PATTERN...]
 #   --rig-only   no LD_PRELOAD anywhere: validates the rig itself (also AK_RIG_ONLY=1)
-# Environment: AK_BUILD (default build/), AK_TEST_TIMEOUT (s, default 300), AK_KEEP_TMP=1.
+# Environment: AK_BUILD (default build/), AK_TEST_TIMEOUT (s, default 300; a test may raise its
+# own with a line "# timeout: SECONDS"), AK_KEEP_TMP=1.
 # Exports for the tests: AK_ROOT, AK_BUILD, AK_TMP (a fresh directory, removed at the end).
 set -u
 
@@ -59,14 +60,17 @@ for t in "$AK_IT"/t_*.sh; do
     echo "# $name"
     out=$AK_TMP/$name.out
     started=$(date +%s)
-    { timeout -k "$KILL_GRACE" "$TEST_TIMEOUT" \
+    # a test whose work is long by nature says so with a line "# timeout: SECONDS"
+    limit=$(sed -n 's/^# timeout: *\([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+    [ -n "$limit" ] && [ "$limit" -gt "$TEST_TIMEOUT" ] || limit=$TEST_TIMEOUT
+    { timeout -k "$KILL_GRACE" "$limit" \
         bash -c '. "$1/lib.sh" && . "$2"' "$name" "$AK_IT" "$t" 2>&1
       echo "$?" > "$AK_TMP/$name.rc"; } | tee "$out"
     rc=$(cat "$AK_TMP/$name.rc")
     p=$(grep -c '^ok - ' "$out")
     f=$(grep -c '^not ok - ' "$out")
     if [ "$rc" != 0 ] && [ "$f" -eq 0 ]; then
-        [ "$rc" = 124 ] && why="timed out after ${TEST_TIMEOUT}s" || why="exited $rc"
+        [ "$rc" = 124 ] && why="timed out after ${limit}s" || why="exited $rc"
         echo "not ok - $name $why"
         f=1
     fi

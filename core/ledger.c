@@ -524,7 +524,6 @@ static enum ak_err ledger_open_dbis(struct ak_ledger *l, MDB_txn *txn, void *ctx
 static bool ledger_open_dbis_read(struct ak_ledger *l)
 {
     MDB_txn *txn = NULL;
-    uint64_t gen = 0;
     if (ledger_begin(l, MDB_RDONLY, &txn) != AK_OK)
         return false;
     for (size_t i = 0; i < AK_ARRAY_LEN(ledger_dbis); i++) {
@@ -533,10 +532,6 @@ static bool ledger_open_dbis_read(struct ak_ledger *l)
             mdb_txn_abort(txn);
             return false;
         }
-    }
-    if (ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, &gen) != AK_OK || gen == 0) {
-        mdb_txn_abort(txn);
-        return false;
     }
     return mdb_txn_commit(txn) == 0;   /* keeps the table handles */
 }

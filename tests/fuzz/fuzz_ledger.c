@@ -103,7 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ak_ledger_cursor_get(L, agent, &seq);
     ak_ledger_outbox_pending(L, &pending);
     ak_ledger_meta_get(L, "k", meta, sizeof meta);
-    ak_ledger_flags_generation(L);
     struct ak_reserve r = { .agent = agent, .budgets = &b, .n_budgets = 1, .amount_micros = 10,
                             .pid = (int)getpid(), .now_ms = now };
     struct ak_reserve_result rr;

@@ -14,17 +14,17 @@
 
 #define MAX_BODY (64 * 1024)
 
-struct profile { enum ak_provider prov; const char *op; bool stream; bool strip; };
+struct profile { enum ak_provider prov; enum ak_operation op; bool stream; bool strip; };
 
 static const struct profile profiles[] = {
-    { AK_PROV_OPENAI, "chat", false, false },     { AK_PROV_OPENAI, "chat", true, false },
-    { AK_PROV_OPENAI, "chat", true, true },       { AK_PROV_OPENAI, "responses", false, false },
-    { AK_PROV_OPENAI, "responses", true, false }, { AK_PROV_OPENAI, "embeddings", false, false },
-    { AK_PROV_ANTHROPIC, "messages", false, false }, { AK_PROV_ANTHROPIC, "messages", true, false },
-    { AK_PROV_GEMINI, "generate_content", false, false },
-    { AK_PROV_GEMINI, "generate_content", true, false },
-    { AK_PROV_MISTRAL, "chat", false, false },    { AK_PROV_MISTRAL, "chat", true, false },
-    { AK_PROV_MISTRAL, "chat", true, true },
+    { AK_PROV_OPENAI, AK_OP_CHAT, false, false },     { AK_PROV_OPENAI, AK_OP_CHAT, true, false },
+    { AK_PROV_OPENAI, AK_OP_CHAT, true, true },       { AK_PROV_OPENAI, AK_OP_RESPONSES, false, false },
+    { AK_PROV_OPENAI, AK_OP_RESPONSES, true, false }, { AK_PROV_OPENAI, AK_OP_EMBEDDINGS, false, false },
+    { AK_PROV_ANTHROPIC, AK_OP_MESSAGES, false, false }, { AK_PROV_ANTHROPIC, AK_OP_MESSAGES, true, false },
+    { AK_PROV_GEMINI, AK_OP_GENERATE_CONTENT, false, false },
+    { AK_PROV_GEMINI, AK_OP_GENERATE_CONTENT, true, false },
+    { AK_PROV_MISTRAL, AK_OP_CHAT, false, false },    { AK_PROV_MISTRAL, AK_OP_CHAT, true, false },
+    { AK_PROV_MISTRAL, AK_OP_CHAT, true, true },
 };
 #define N_PROFILES (sizeof profiles / sizeof profiles[0])
 

@@ -12,11 +12,11 @@
 #include "engine/usage.h"
 #include "tests/fuzz/fuzz_util.h"
 
-struct op { const char *op; enum ak_provider prov; };
+struct op { enum ak_operation op; enum ak_provider prov; };
 static const struct op ops[] = {
-    { "chat", AK_PROV_OPENAI }, { "responses", AK_PROV_OPENAI }, { "embeddings", AK_PROV_OPENAI },
-    { "messages", AK_PROV_ANTHROPIC }, { "generate_content", AK_PROV_GEMINI },
-    { "chat", AK_PROV_MISTRAL }, { NULL, AK_PROV_OPENAI },
+    { AK_OP_CHAT, AK_PROV_OPENAI }, { AK_OP_RESPONSES, AK_PROV_OPENAI }, { AK_OP_EMBEDDINGS, AK_PROV_OPENAI },
+    { AK_OP_MESSAGES, AK_PROV_ANTHROPIC }, { AK_OP_GENERATE_CONTENT, AK_PROV_GEMINI },
+    { AK_OP_CHAT, AK_PROV_MISTRAL }, { AK_OP_NONE, AK_PROV_OPENAI },
 };
 #define N_OPS (sizeof ops / sizeof ops[0])
 

@@ -39,7 +39,7 @@ static inline bool rw_bad(char *why, size_t n, const char *what)
 static inline bool rw_same_request(const struct ak_xreq *a, const struct ak_xreq *b)
 {
     return strcmp(a->method, b->method) == 0 && strcmp(a->target, b->target) == 0 &&
-           a->operation && b->operation && strcmp(a->operation, b->operation) == 0 &&
+           a->operation != AK_OP_NONE && a->operation == b->operation &&
            strcmp(a->model, b->model) == 0 && a->stream == b->stream &&
            a->max_output_tokens == b->max_output_tokens && a->n_choices == b->n_choices &&
            strcmp(a->customer, b->customer) == 0 && strcmp(a->key_fp, b->key_fp) == 0;

@@ -42,10 +42,10 @@ static void same_usage(const char *body, size_t len)
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     assert_non_null(full);
-    ak_usage_apply("chat", AK_PROV_OPENAI, full, &a);
+    ak_usage_apply(AK_OP_CHAT, AK_PROV_OPENAI, full, &a);
     assert_true(ak_usage_worth_parsing((const unsigned char *)body, len, true));
     if (sp) {
-        ak_usage_apply("chat", AK_PROV_OPENAI, sp, &b);
+        ak_usage_apply(AK_OP_CHAT, AK_PROV_OPENAI, sp, &b);
         assert_int_equal(a.have_usage, b.have_usage);
         assert_int_equal(a.usage.input_tokens, b.usage.input_tokens);
         assert_string_equal(a.model, b.model);

@@ -15,6 +15,7 @@ SYSCONFDIR ?= /etc/agentkavach
 UNITDIR ?= /etc/systemd/system
 DATADIR ?= $(PREFIX)/share/agentkavach
 STATEDIR ?= /var/lib/agentkavach
+AK_GROUP ?= agentkavach
 LOGDIR  ?= /var/log/agentkavach
 
 CC      ?= cc
@@ -154,8 +155,14 @@ demo: deps all
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)
 	install -m 0755 $(B)/libakshim.so $(B)/libakengine.so $(DESTDIR)$(LIBDIR)/
-	# the shared ledger: every user that runs agents writes it (see core/ledger.c)
-	install -d -m 1777 $(DESTDIR)$(STATEDIR)
+	# the shared ledger: written by the members of the agentkavach group (users who run agents
+	# are added to it: usermod -aG agentkavach USER); nothing world-writable (see core/ledger.c)
+	if [ -z "$(DESTDIR)" ] && ! getent group $(AK_GROUP) >/dev/null; then groupadd --system $(AK_GROUP); fi
+	install -d -m 2770 $(DESTDIR)$(STATEDIR)
+	if getent group $(AK_GROUP) >/dev/null; then chgrp $(AK_GROUP) $(DESTDIR)$(STATEDIR); fi
+	chmod 2770 $(DESTDIR)$(STATEDIR)
+	for f in $(DESTDIR)$(STATEDIR)/state.mdb $(DESTDIR)$(STATEDIR)/state.mdb-lock; do \
+	    if [ -f "$$f" ]; then chmod o-rwx "$$f"; chgrp $(AK_GROUP) "$$f" 2>/dev/null || true; fi; done
 	install -d -m 0755 $(DESTDIR)$(LOGDIR)
 	install -m 0755 $(B)/akctl $(B)/akrun $(DESTDIR)$(BINDIR)/
 	if [ -f $(B)/akcollector ]; then install -m 0755 $(B)/akcollector $(DESTDIR)$(BINDIR)/; fi

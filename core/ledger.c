@@ -5,25 +5,31 @@
  * Why these settings:
  * - One environment, <state_dir>/state.mdb, opened by every metered process on the host, so
  *   maxreaders is large and stale reader slots of killed processes are cleared at open.
- * - MDB_NOTLS: the host program has threads; a read txn is not tied to a thread. One mutex
- *   per handle makes the handle's operations one at a time (each is a few microseconds).
+ * - MDB_NOTLS: the host program has threads; a read txn is not tied to a thread. Per handle,
+ *   one mutex orders the reads (the kept read txn) and one the writes; a read never waits
+ *   for a write. Writes of the engine's handle run on its writer thread with a bounded wait
+ *   (ledger_writer.c): a process stopped inside a commit cannot stall the host's calls.
  * - MDB_NOSYNC | MDB_NOMETASYNC: a commit goes to the page cache, no fsync. A process crash
  *   (kill -9 included) loses nothing that was committed, because the kernel still writes
  *   the pages out; only an OS crash or power loss can lose the last commits. The collector
  *   calls ak_ledger_sync() to bound that window.
- * - MDB_WRITEMAP | MDB_MAPASYNC: transactions write into the shared map instead of issuing
- *   a write(2) per dirty page. bench/ measured it: per metered call +27 -> +14 us of client
- *   CPU, reserve+commit 67k -> 260k/s from one process. The price, which LMDB's docs name:
- *   the map is writable in every metered process, so a wild pointer write in a host program
- *   could damage the ledger instead of faulting. Crash consistency is unchanged (the meta
- *   page still flips last; tests/unit/test_ledger.c kills writers at random). Every process
- *   must open the environment the same way (LMDB forbids mixing), so this is not a setting.
- * - The files are as writable as the directory that holds them: the shim runs as many users
- *   who all write one ledger, and a umask of 022 would otherwise lock out all but the first.
- *   Their owner widens their mode to the directory's group and other write bits at every open
- *   (`make install` creates /var/lib/agentkavach 1777; a site may use a group instead, e.g.
- *   2770). The directory is created 0750 when missing (a directory the users cannot enter
- *   leaves them unmetered, which on_error decides about).
+ * - No MDB_WRITEMAP: the map is read-only in every metered process and transactions write
+ *   dirty pages with write(2). Measured (bench/ledgerb, one process, reserve + commit, same
+ *   run, 2026-12-04): with WRITEMAP 6.6-8.5 us CPU and 2.2 + 3.2 us p50 per call, without
+ *   25-27 us and 9 + 15 us; through the bounded writer 30-32 vs 62-66 us. That is 20-35 us of
+ *   CPU per metered call, against LLM calls of 100 ms and more; the price of WRITEMAP was that
+ *   any wild pointer write in any host program (root's included) could silently damage the
+ *   host-wide ledger instead of faulting. Decision: not worth it. (AK_LEDGER_WRITEMAP builds
+ *   the other variant for bench comparisons only: every process must open the environment
+ *   the same way.) Crash consistency is the same either way (the meta page flips last;
+ *   tests/unit/test_ledger.c kills writers at random).
+ * - Who may write: the agentkavach group. `make install` creates the group and the state
+ *   directory root:agentkavach 2770 (setgid: files created in it get the group); users who
+ *   run agents are added to the group. The files are created 0660 (& umask) and their owner
+ *   narrows or widens them at every open to 0600 plus the directory's group bits: never any
+ *   bit for others, so an old 0666 ledger from a 1777 install is repaired on first open, and
+ *   a world-writable state directory is logged. The directory is created 0750 when missing
+ *   (a directory the users cannot enter leaves them unmetered, which on_error decides about).
  * - Map size starts at 64 MiB and doubles on MDB_MAP_FULL up to 1 GiB (the test-only
  *   environment variable AGENTKAVACH_LEDGER_MAX_MAP, in bytes, lowers the cap; the start
  *   is then a quarter of it). At the cap, ledger_events.c prunes events (see ledger.h).
@@ -42,7 +48,8 @@
 
 #define LEDGER_FILE "state.mdb"
 #define LEDGER_DIR_MODE 0750
-#define LEDGER_FILE_MODE 0666           /* the process umask applies */
+#define LEDGER_FILE_MODE 0660           /* the process umask applies; see ledger_share_files */
+#define LEDGER_GROUP_BITS 0060
 #define LEDGER_MAX_READERS 1022
 #define LEDGER_MAX_DBS 8
 #define LEDGER_MAP_INITIAL (64ull << 20)
@@ -536,7 +543,8 @@ static bool ledger_open_dbis_read(struct ak_ledger *l)
     return mdb_txn_commit(txn) == 0;   /* keeps the table handles */
 }
 
-/* Gives the ledger files the directory's group/other write access (see the top comment). */
+/* Gives the ledger files the directory's group access and nothing for others (see the top
+ * comment). */
 static void ledger_share_files(const char *state_dir, const char *data_path)
 {
     struct stat dir, st;
@@ -544,7 +552,10 @@ static void ledger_share_files(const char *state_dir, const char *data_path)
     if (stat(state_dir, &dir) != 0 ||
         snprintf(lock, sizeof lock, "%s-lock", data_path) >= (int)sizeof lock)
         return;
-    mode_t want = S_IRUSR | S_IWUSR | (dir.st_mode & (S_IRWXG | S_IRWXO) & (mode_t)0666);
+    if (dir.st_mode & S_IWOTH)
+        ak_warn("ledger: %s is writable by every user; `make install` makes it 2770 "
+                "root:agentkavach", state_dir);
+    mode_t want = S_IRUSR | S_IWUSR | (dir.st_mode & LEDGER_GROUP_BITS);
     const char *files[] = { data_path, lock };
     for (size_t i = 0; i < AK_ARRAY_LEN(files); i++)
         if (stat(files[i], &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0777) != want)

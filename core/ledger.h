@@ -36,7 +36,7 @@
 struct ak_ledger;
 
 /* Opens (creating when missing) <state_dir>/state.mdb; state_dir is made 0750 when missing,
- * the files 0666 & ~umask (the shim runs as many users). */
+ * the files 0600 plus the directory's group bits, never any for others (core/ledger.c). */
 enum ak_err ak_ledger_open(const char *state_dir, struct ak_ledger **out);
 void ak_ledger_close(struct ak_ledger *l);
 void ak_ledger_forget(struct ak_ledger *l);

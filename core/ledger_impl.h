@@ -30,8 +30,12 @@
 #include <sys/types.h>
 
 /* How every process opens the environment (LMDB forbids mixing; core/ledger.c says why). */
+#ifdef AK_LEDGER_WRITEMAP        /* bench/ only: the map-writing variant, for comparison */
 #define LEDGER_ENV_FLAGS (MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP | \
                           MDB_MAPASYNC)
+#else
+#define LEDGER_ENV_FLAGS (MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC)
+#endif
 #define LEDGER_REC_VERSION 1
 #define LEDGER_NAME_MAX 255               /* agent / budget / consumer names, bytes */
 #define LEDGER_KEY_MAX (1 + LEDGER_NAME_MAX + 1 + AK_PERIOD_KEY_LEN)

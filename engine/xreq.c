@@ -479,6 +479,16 @@ static bool xreq_rewrite_drops(const unsigned char *line, size_t n)
     return false;
 }
 
+/* A CR that does not end a line: http_parser ends a header there, a line split does not, so
+ * the two would see different headers (fuzz_req found a Content-Length hidden that way). */
+static bool xreq_bare_cr(const unsigned char *d, size_t n)
+{
+    for (const unsigned char *cr = memchr(d, '\r', n); cr; cr = memchr(cr + 1, '\r', n - (size_t)(cr + 1 - d)))
+        if (cr + 1 == d + n || cr[1] != '\n')
+            return true;
+    return false;
+}
+
 /* The head again, as the client wrote it, without the headers the rewrite replaces and with
  * our Content-Length before its last line. The head is what the parser took as one: from the
  * empty lines it skipped before the request line up to head_end, whose last line (normally
@@ -496,7 +506,7 @@ static enum ak_err xreq_rewrite_head(const unsigned char *d, size_t head_end, si
         }
     const unsigned char *first_nl = memchr(d + start, '\n', head_end - start);
     bool crlf = first_nl && first_nl > d && first_nl[-1] == '\r';
-    if (last <= start)
+    if (last <= start || xreq_bare_cr(d + start, last - start))
         return AK_ERR_PARSE;
     enum ak_err err = ak_buf_append(out, d, start, 0);
     bool dropping = false;

@@ -119,7 +119,7 @@ static void test_bare_cr_in_head(void **state)
     const char *body = "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[]}";
     char msg[1024], why[256] = "";
     int n = snprintf(msg, sizeof msg, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                     "X-A: 1\r\xf0Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+                     "X-A: \r\xf0" "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
     enum rw_verdict v = rw_check((const unsigned char *)msg, (size_t)n, MAX_BODY, why, sizeof why);
     assert_true(v == RW_NOT_REWRITTEN || v == RW_NOT_DONE);
 }

@@ -228,9 +228,11 @@ static int xreq_on_headers_complete(http_parser *hp)
         xreq_pass(p, p->req.method);
         return 0;
     }
-    p->req.operation = p->target_overflow ? AK_OP_NONE : xreq_route(p);
-    if (!p->req.operation)
-        xreq_pass(p, p->target_overflow ? "target too long" : "unknown path");
+    p->req.operation = xreq_route(p);  /* an over-long target is routed by what fits */
+    if (p->target_overflow)
+        xreq_pass(p, "target too long");
+    else if (!p->req.operation)
+        xreq_pass(p, "unknown path");
     else if (hp->content_length != ULLONG_MAX && hp->content_length > p->max_body)
         xreq_pass(p, "body over cap");
     else if (p->enc == AK_ENC_UNKNOWN)

@@ -67,6 +67,7 @@ enum ak_err ak_config_defaults(struct ak_config **out)
     cfg->outbox_max_events = DEFAULT_OUTBOX_MAX;
     cfg->alert_cooldown_s = DEFAULT_ALERT_COOLDOWN;
     cfg->max_body_bytes = AK_DEFAULT_MAX_BODY;
+    cfg->ledger_wait_ms = AK_DEFAULT_LEDGER_WAIT_MS;
     cfg->state_dir = strdup(AK_DEFAULT_STATE_DIR);
     cfg->identity_default = strdup(DEFAULT_IDENTITY);
     cfg->jsonl_fsync = strdup(DEFAULT_JSONL_FSYNC);

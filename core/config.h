@@ -14,6 +14,7 @@
 #define AK_DEFAULT_CONFIG_PATH "/etc/agentkavach/agentkavach.yaml"
 #define AK_DEFAULT_STATE_DIR   "/var/lib/agentkavach"
 #define AK_DEFAULT_MAX_BODY    (8u * 1024 * 1024)   /* limits.max_body_bytes */
+#define AK_DEFAULT_LEDGER_WAIT_MS 50u               /* limits.ledger_wait_ms */
 #define AK_CONFIG_ERRLEN       512
 #ifndef AK_SYSCONFDIR
 #define AK_SYSCONFDIR "/etc/agentkavach"
@@ -165,6 +166,7 @@ struct ak_config {
 
     bool save_prompts;            /* privacy.save_prompts */
     uint32_t max_body_bytes;      /* limits.max_body_bytes; default AK_DEFAULT_MAX_BODY */
+    uint32_t ledger_wait_ms;      /* limits.ledger_wait_ms; default AK_DEFAULT_LEDGER_WAIT_MS */
 };
 
 /* Loads and validates `path`. On failure returns AK_ERR_CONFIG (or AK_ERR_IO for a missing

@@ -577,6 +577,7 @@ static const struct cfg_field collector_fields[] = {
 
 static const struct cfg_field limits_fields[] = {
     { .key = "max_body_bytes", .kind = CFG_U32, .off = OFF(ak_config, max_body_bytes), .min = 1 },
+    { .key = "ledger_wait_ms", .kind = CFG_U32, .off = OFF(ak_config, ledger_wait_ms), .min = 1 },
 };
 
 static enum ak_err read_listen(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)

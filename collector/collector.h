@@ -7,6 +7,7 @@
 
 #include "collector/alerts.h"
 #include "collector/exporter.h"
+#include "collector/fleet.h"
 #include "core/config.h"
 #include "core/ledger.h"
 
@@ -33,6 +34,8 @@ struct akc {
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int64_t pending_warned_ms;    /* last "outbox above outbox_max_events" warning */
     int64_t reclaimed_ms;         /* last sweep of dead processes' reservations */
+    struct akc_fleet *fleet;      /* fleet budgets' leases (collector/fleet.c) */
+    int fleet_wait_ms;            /* the longest the service may sleep for them */
 };
 
 /* Loads the configuration the options name; one message in err on failure. */

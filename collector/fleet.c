@@ -217,7 +217,7 @@ static void snapshot_write(struct ak_ledger *l, struct fleet_entry *e, const cha
         return;
     }
     /* updated_at is left out of the comparison: a heartbeat alone writes nothing */
-    snprintf(key, sizeof key, AK_FLEET_META_FMT, scope_word(e->scope), e->name);
+    snprintf(key, sizeof key, AK_META_FLEET_FMT, scope_word(e->scope), e->name);
     cJSON *stamped = cJSON_Parse(text);
     if (stamped) {
         cJSON_AddNumberToObject(stamped, "updated_at_ms", (double)now_ms);

@@ -29,10 +29,6 @@ void akc_fleet_pass(struct akc_fleet *f, const struct ak_config *cfg, struct ak_
 void akc_fleet_stop(struct akc_fleet *f, const struct ak_config *cfg, struct ak_ledger *l,
                     int64_t now_ms);
 
-/* The last figures Redis gave for a budget, kept in ledger meta under AKC_FLEET_META_FMT
- * as JSON for akctl (the tools never talk to Redis). */
-#define AK_FLEET_META_FMT "fleet:%s:%s"   /* agent|shared, name */
-
 /* ---- fleet_redis.c ---- */
 
 struct akc_redis;

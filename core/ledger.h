@@ -250,6 +250,9 @@ enum ak_err ak_ledger_outbox_pending(struct ak_ledger *l, uint64_t *count);
  * below the limit (reservations see to that): alert rules at 1.0 fire on it. This key, in the
  * meta store, is how the shim tells the collector: "exhausted:<agent|shared>:<name>:<period>". */
 #define AK_META_EXHAUSTED_FMT "exhausted:%s:%s:%s"
+/* A fleet budget's last figures from Redis, as JSON, written by akcollector for akctl and the
+ * dashboard (which never talk to Redis): "fleet:<agent|shared>:<name>" (core/status.c reads). */
+#define AK_META_FLEET_FMT "fleet:%s:%s"
 
 /* Small key/value store for the collector (alert dedupe) and tools. Keys beginning
  * "ledger." are the ledger's own (AK_ERR_INVAL). get: AK_ERR_NOTFOUND when absent,

@@ -22,7 +22,6 @@
 #define ALERTS_VAL_LEN 32
 #define ALERTS_SCAN_ROUNDS 20
 #define ALERTS_STALE_MS (10LL * 60 * 1000) /* older refusals are history, not news */
-#define ALERTS_MS_PER_S 1000LL
 #define ALERTS_RULES_MAX 32   /* rules per budget looked at in one pass */
 
 struct chan_state {
@@ -401,7 +400,7 @@ static bool notice_deliver(struct alerts_run *r, const struct notice *n)
     if (!rule)
         return true;
     snprintf(key, sizeof key, "alertcd:%s:%s", n->agent, akc_alert_kind_name(n->kind));
-    int64_t cooldown_ms = (int64_t)(r->cfg->alert_cooldown_s > 0 ? r->cfg->alert_cooldown_s : 0) * ALERTS_MS_PER_S;
+    int64_t cooldown_ms = (int64_t)(r->cfg->alert_cooldown_s > 0 ? r->cfg->alert_cooldown_s : 0) * AK_MS_PER_S;
     if (ak_ledger_meta_get(r->l, key, val, sizeof val) == AK_OK &&
         r->now_ms - strtoll(val, NULL, 10) < cooldown_ms)
         return true;

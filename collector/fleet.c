@@ -24,11 +24,10 @@
 #include "core/policy.h"
 #include "core/status.h"
 
-#define MS_PER_S 1000
 #define HEARTBEAT_MAX_MS 1000          /* at most this long between two calls per budget */
 #define HEARTBEAT_TTL_DIVISOR 3        /* ... and three per lease.ttl */
 #define LEASE_VALID_TTL_DIVISOR 2      /* a lease holds for ttl / 2 after Redis confirmed it */
-#define KEY_GRACE_MS (7LL * 24 * 3600 * 1000)   /* a period's hash outlives it by a week */
+#define KEY_GRACE_MS (7 * AK_MS_PER_DAY)   /* a period's hash outlives it by a week */
 #define KEY_MAX 600
 #define META_KEY_MAX 300
 #define HOST_ID_MAX 128
@@ -237,7 +236,7 @@ static void snapshot_write(struct ak_ledger *l, struct fleet_entry *e, const cha
 
 static int64_t heartbeat_ms(const struct ak_config *cfg)
 {
-    int64_t hb = (int64_t)cfg->fleet.ttl_s * MS_PER_S / HEARTBEAT_TTL_DIVISOR;
+    int64_t hb = (int64_t)cfg->fleet.ttl_s * AK_MS_PER_S / HEARTBEAT_TTL_DIVISOR;
     return hb < HEARTBEAT_MAX_MS ? hb : HEARTBEAT_MAX_MS;
 }
 
@@ -291,7 +290,7 @@ static void entry_sync(struct akc_fleet *f, const struct ak_config *cfg, struct 
     struct akc_fleet_ask a = {
         .key = key, .alive_key = alive, .alive_prefix = alive_prefix, .host = f->host,
         .limit = e->limit, .spent = loc.spent, .lease_local = loc.leased, .ask_chunk = chunk,
-        .ask_need = need, .alive_ttl_ms = (int64_t)cfg->fleet.ttl_s * MS_PER_S,
+        .ask_need = need, .alive_ttl_ms = (int64_t)cfg->fleet.ttl_s * AK_MS_PER_S,
         .key_ttl_ms = key_ttl(e, now_ms),
     };
     struct akc_fleet_view *v = malloc(sizeof *v);
@@ -302,7 +301,7 @@ static void entry_sync(struct akc_fleet *f, const struct ak_config *cfg, struct 
         free(v);
         return;
     }
-    int64_t until = now_ms + (int64_t)cfg->fleet.ttl_s * MS_PER_S / LEASE_VALID_TTL_DIVISOR;
+    int64_t until = now_ms + (int64_t)cfg->fleet.ttl_s * AK_MS_PER_S / LEASE_VALID_TTL_DIVISOR;
     if (ak_ledger_fleet_sync(l, &ref, now_ms, v->lease, v->free, until, loc.want) == AK_OK) {
         e->pushed_spent = loc.spent;
         e->last_sync_mono = mono;

@@ -28,7 +28,6 @@
 #define URL_SCHEME "redis://"
 #define HOST_MAX 256
 #define NUM_TEXT 32
-#define MS_PER_S 1000
 #define US_PER_MS 1000
 
 /* KEYS: budget hash, my alive key. ARGV: host, limit, spent, lease_local, ask_chunk,
@@ -118,7 +117,7 @@ static int64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * MS_PER_S + ts.tv_nsec / (US_PER_MS * US_PER_MS);
+    return (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
 }
 
 int64_t akc_fleet_mono_ms(void)
@@ -243,8 +242,8 @@ bool akc_redis_ready(struct akc_redis *r, const struct ak_fleet_cfg *fc)
     }
     if (fc->redis_password && fc->redis_password[0])
         snprintf(pw, sizeof pw, "%s", fc->redis_password);
-    struct timeval tv = { .tv_sec = fc->connect_timeout_ms / MS_PER_S,
-                          .tv_usec = (fc->connect_timeout_ms % MS_PER_S) * US_PER_MS };
+    struct timeval tv = { .tv_sec = fc->connect_timeout_ms / AK_MS_PER_S,
+                          .tv_usec = (fc->connect_timeout_ms % AK_MS_PER_S) * US_PER_MS };
     redisContext *rc = redisConnectWithTimeout(host, port, tv);
     if (!rc || rc->err || redisSetTimeout(rc, tv) != REDIS_OK || !session_setup(rc, pw, db)) {
         if (!r->warned)

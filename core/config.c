@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "core/config_read.h"
 
@@ -79,6 +81,19 @@ const char *ak_config_path_from_env(void)
 {
     const char *p = getenv("AGENTKAVACH_CONFIG");
     return p && *p ? p : AK_DEFAULT_CONFIG_PATH;
+}
+
+enum ak_err ak_config_resolve(const char *path, struct ak_config **out, char *err, size_t errlen)
+{
+    const char *env = getenv("AGENTKAVACH_CONFIG");
+    bool asked = path || (env && *env);
+    if (err && errlen)
+        err[0] = '\0';
+    if (!path)
+        path = ak_config_path_from_env();
+    if (!asked && access(path, F_OK) != 0 && errno == ENOENT)
+        return ak_config_defaults(out);      /* nothing installed: the embedded defaults */
+    return ak_config_load(path, out, err, errlen);
 }
 
 const char *ak_config_state_dir(const struct ak_config *cfg)

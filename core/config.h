@@ -178,6 +178,11 @@ struct ak_config {
 enum ak_err ak_config_load(const char *path, struct ak_config **out, char *err, size_t errlen);
 /* The built-in defaults (used when no file exists and none was asked for explicitly). */
 enum ak_err ak_config_defaults(struct ak_config **out);
+/* The one way every program finds its configuration: `path` (a --config option; NULL = none),
+ * else AGENTKAVACH_CONFIG, else AK_DEFAULT_CONFIG_PATH; when no file was asked for and the
+ * default one does not exist, the built-in defaults. A file asked for, or present but bad,
+ * is an error (err says which file, line and key). */
+enum ak_err ak_config_resolve(const char *path, struct ak_config **out, char *err, size_t errlen);
 /* Path to use: AGENTKAVACH_CONFIG, else AK_DEFAULT_CONFIG_PATH. */
 const char *ak_config_path_from_env(void);
 /* state_dir, with AGENTKAVACH_STATE_DIR winning over the file. */

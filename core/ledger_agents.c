@@ -1,7 +1,7 @@
 /*
  * ledger_agents.c - per-agent flags in the ledger: suspension (manual or caused by a
- * budget), the host-wide stop "*", `akctl budget set` overrides, `akctl reset`, and the
- * flags generation that lets the shim skip re-reading flags on every call.
+ * budget), the host-wide stop "*", `akctl budget set` overrides (an agent's or a shared
+ * budget's), and `akctl reset`.
  *
  * "*" semantics: suspend("*") stops every agent (ak_ledger_agent_get of any agent reports
  * the "*" suspension when the agent is not suspended itself); resume("*") lifts the
@@ -105,18 +105,6 @@ static MDB_val shared_key(const char *name, char buf[LEDGER_NAME_MAX + 2])
     return v;
 }
 
-enum ak_err ledger_flags_bump(struct ak_ledger *l, MDB_txn *txn)
-{
-    uint64_t gen = 0;
-    enum ak_err err = ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, &gen);
-    if (err != AK_OK)
-        return err;
-    gen++;
-    if (gen == 0) /* 0 means "unknown" to callers */
-        gen = 1;
-    return ledger_meta_u64_put(l, txn, LEDGER_META_FLAGS_GEN, gen);
-}
-
 static void agent_clear_suspension(struct ledger_agent_rec *r)
 {
     r->suspended = r->manual = r->cut_streams = 0;
@@ -188,7 +176,7 @@ static enum ak_err suspend_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     snprintf(r.period, sizeof r.period, "%s", c->period ? c->period : "");
     if ((err = agent_write(l, txn, c->agent, &r)) != AK_OK)
         return err;
-    return ledger_flags_bump(l, txn);
+    return AK_OK;
 }
 
 enum ak_err ak_ledger_suspend(struct ak_ledger *l, const char *agent, const char *reason,
@@ -251,7 +239,7 @@ static enum ak_err resume_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
         agent_clear_suspension(&r);
         err = agent_write(l, txn, agent, &r);
     }
-    return err == AK_OK ? ledger_flags_bump(l, txn) : err;
+    return err;
 }
 
 enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent)
@@ -280,7 +268,7 @@ static enum ak_err set_budget_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     r.override_limit = set ? c->b->limit_micros : 0;
     if ((err = rec_write(l, txn, c->key, &r)) != AK_OK)
         return err;
-    return ledger_flags_bump(l, txn);
+    return AK_OK;
 }
 
 enum ak_err ak_ledger_set_budget(struct ak_ledger *l, const char *agent, const struct ak_budget *b)
@@ -346,7 +334,7 @@ static enum ak_err reset_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     agent_clear_suspension(&r);
     if ((err = agent_write(l, txn, c->agent, &r)) != AK_OK)
         return err;
-    return ledger_flags_bump(l, txn);
+    return AK_OK;
 }
 
 enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_ms)
@@ -357,20 +345,7 @@ enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_
     return ledger_write(l, reset_fn, &c);
 }
 
-/* ---- generation and listing ---- */
-
-static enum ak_err flags_gen_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
-{
-    return ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, vctx);
-}
-
-uint64_t ak_ledger_flags_generation(struct ak_ledger *l)
-{
-    uint64_t gen = 0;
-    if (ledger_read(l, flags_gen_fn, &gen) != AK_OK)
-        return 0;
-    return gen;
-}
+/* ---- listing ---- */
 
 struct agent_item { char name[LEDGER_NAME_MAX + 1]; struct ak_agent_flags f; };
 struct agents_ctx { struct agent_item *items; size_t n, cap; };

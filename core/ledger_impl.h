@@ -38,7 +38,6 @@
 
 #define LEDGER_META_RES_ID "ledger.res_id"
 #define LEDGER_META_EVENT_SEQ "ledger.event_seq"
-#define LEDGER_META_FLAGS_GEN "ledger.flags_gen"
 #define LEDGER_META_PREFIX "ledger."
 
 /* A host budget's record is the short layout (the first 40 bytes, as before fleets existed:
@@ -105,7 +104,8 @@ struct ak_ledger {
     size_t max_map;
     uint64_t events_keep;
     int mdb_rc;                   /* LMDB error that failed the current write fn */
-    struct ak_ledger_stats stats;
+    struct ak_ledger_stats stats;  /* this handle's counts; `flushed` of them are in meta */
+    struct ak_ledger_stats flushed;
 };
 
 /* A unit of work run inside one transaction. Must be re-runnable from scratch: a write
@@ -162,9 +162,6 @@ enum ak_err ledger_budget_get_rec(struct ak_ledger *l, MDB_txn *txn, const struc
 enum ak_err ledger_budget_put_rec(struct ak_ledger *l, MDB_txn *txn, const struct ak_budget_ref *b,
                                   int64_t now_ms, const struct ledger_budget_rec *rec);
 bool ledger_budget_refs_ok(const struct ak_budget_ref *b, size_t n);
-
-/* Bumps the flags generation (ledger_agents.c). */
-enum ak_err ledger_flags_bump(struct ak_ledger *l, MDB_txn *txn);
 
 /* Events (ledger_events.c): the slowest cursor (0 and *any=false when there is none), the
  * first/last stored seq, and the map-full space maker. */

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MS_PER_S 1000LL
 
 static const struct ak_agent_cfg *agent_cfg(void)
 {
@@ -109,7 +108,7 @@ static bool check_guardrails(struct ak_ledger *l, const struct enforce_call *cal
                 (long long)rq->max_output_tokens, eng.agent, (long long)g->max_tokens_per_call);
         return true;
     }
-    if (g->max_runtime_s > 0 && now - eng.start_ms > g->max_runtime_s * MS_PER_S) {
+    if (g->max_runtime_s > 0 && now - eng.start_ms > g->max_runtime_s * AK_MS_PER_S) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_runtime: process %d of agent '%s' has run longer than %lld s",
                 eng.pid, eng.agent, (long long)g->max_runtime_s);
         return true;
@@ -136,7 +135,7 @@ static int64_t worst_case(const struct enforce_call *call)
     const struct ak_xreq *rq = call->req;
     int64_t out = rq->max_output_tokens > 0 ? rq->max_output_tokens : call->price.max_output_tokens;
     int64_t n = rq->n_choices > 0 ? rq->n_choices : 1;
-    if (rq->operation && strcmp(rq->operation, "embeddings") == 0)
+    if (rq->operation == AK_OP_EMBEDDINGS)
         out = 0;
     int64_t input = rq->input_estimate * RESERVE_INPUT_FACTOR + RESERVE_INPUT_PAD;
     return ak_price_worst_case(&call->price, input, out * n);
@@ -193,13 +192,12 @@ static void mark_exhausted(struct ak_ledger *l, const struct ak_budget_ref *b,
  * refused only when the fleet as a whole cannot cover it, and never waits longer than that. */
 #define FLEET_RETRY_MS 2
 #define FLEET_REPOKE_MS 20
-#define NS_PER_MS 1000000L
 
 static int64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * MS_PER_S + ts.tv_nsec / NS_PER_MS;
+    return (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
 }
 
 static void poke_collector(void)
@@ -219,7 +217,7 @@ static enum ak_err reserve_wait_lease(struct ak_ledger *l, struct ak_reserve *r,
                                       struct ak_reserve_result *rr, enum ak_err e)
 {
     int64_t start = mono_ms(), last_poke = 0, asked = 0;
-    struct timespec nap = { .tv_sec = 0, .tv_nsec = FLEET_RETRY_MS * NS_PER_MS };
+    struct timespec nap = { .tv_sec = 0, .tv_nsec = FLEET_RETRY_MS * AK_NS_PER_MS };
     while (lease_short(e, rr) && mono_ms() - start < eng.cfg->fleet.wait_ms) {
         int64_t now = mono_ms();
         if (rr->lease_target > asked &&
@@ -370,9 +368,9 @@ void enforce_after_commit(int64_t now)
     int64_t spent = 0;
     int errors = 0;
     for (size_t i = 0; i < n; i++) {
-        if (g->spend_rate_micros && h[i].ts_ms > now - g->spend_rate_per_s * MS_PER_S)
+        if (g->spend_rate_micros && h[i].ts_ms > now - g->spend_rate_per_s * AK_MS_PER_S)
             spent += h[i].cost_micros;
-        if (g->max_errors_count && h[i].is_error && h[i].ts_ms > now - g->max_errors_per_s * MS_PER_S)
+        if (g->max_errors_count && h[i].is_error && h[i].ts_ms > now - g->max_errors_per_s * AK_MS_PER_S)
             errors++;
     }
     char why[AK_REASON_LEN];

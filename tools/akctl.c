@@ -147,16 +147,7 @@ int akctl_config(struct akctl *ctx)
     char err[AK_CONFIG_ERRLEN] = "";
     if (ctx->cfg)
         return AKCTL_EXIT_OK;
-    const char *path = ctx->config_arg;
-    const char *env = getenv("AGENTKAVACH_CONFIG");
-    bool explicit_path = path || (env && *env);
-    if (!path)
-        path = ak_config_path_from_env();
-    enum ak_err rc;
-    if (!explicit_path && access(path, F_OK) != 0 && errno == ENOENT)
-        rc = ak_config_defaults(&ctx->cfg);
-    else
-        rc = ak_config_load(path, &ctx->cfg, err, sizeof err);
+    enum ak_err rc = ak_config_resolve(ctx->config_arg, &ctx->cfg, err, sizeof err);
     if (rc != AK_OK) {
         ctx->cfg = NULL;
         return akctl_fail("%s", err[0] ? err : ak_strerror(rc));

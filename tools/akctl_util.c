@@ -12,10 +12,6 @@
 #include <string.h>
 
 #define STRS_MIN_CAP 16
-#define MS_PER_S 1000LL
-#define S_PER_MIN 60LL
-#define S_PER_HOUR 3600LL
-#define S_PER_DAY 86400LL
 
 /* ---- string lists ---- */
 
@@ -129,12 +125,12 @@ bool akctl_parse_since(const char *s, int64_t now_ms, int64_t *ms)
     int64_t unit;
     switch (*end) {
     case 's': unit = 1; break;
-    case 'm': unit = S_PER_MIN; break;
-    case 'h': unit = S_PER_HOUR; break;
-    case 'd': unit = S_PER_DAY; break;
+    case 'm': unit = AK_S_PER_MIN; break;
+    case 'h': unit = AK_S_PER_HOUR; break;
+    case 'd': unit = AK_S_PER_DAY; break;
     default: return false;
     }
-    *ms = now_ms - (int64_t)v * unit * MS_PER_S;
+    *ms = now_ms - (int64_t)v * unit * AK_MS_PER_S;
     return true;
 }
 

@@ -16,6 +16,7 @@
  */
 #include "collector/fleet.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +218,16 @@ static bool session_setup(redisContext *rc, const char *pw, int db)
     return true;
 }
 
+/* hiredis says EAGAIN's text when a timeout expired. */
+static const char *redis_why(const redisContext *rc)
+{
+    if (!rc)
+        return "out of memory";
+    if (rc->err == REDIS_ERR_IO && strcmp(rc->errstr, strerror(EAGAIN)) == 0)
+        return "timed out";
+    return rc->errstr[0] ? rc->errstr : "refused";
+}
+
 static void retry_later(struct akc_redis *r)
 {
     r->retry_gap = r->retry_gap ? r->retry_gap * 2 : RECONNECT_MIN_MS;
@@ -248,7 +259,7 @@ bool akc_redis_ready(struct akc_redis *r, const struct ak_fleet_cfg *fc)
     if (!rc || rc->err || redisSetTimeout(rc, tv) != REDIS_OK || !session_setup(rc, pw, db)) {
         if (!r->warned)
             ak_warn("fleet: cannot reach Redis at %s:%d: %s; fleet budgets spend their leases, "
-                    "then follow on_fleet_error", host, port, rc ? rc->errstr : "out of memory");
+                    "then follow on_fleet_error", host, port, redis_why(rc));
         r->warned = true;
         if (rc)
             redisFree(rc);
@@ -278,7 +289,7 @@ static redisReply *script_run(struct akc_redis *r, const char *lua, int nkeys, c
     memcpy(argv + 3, args, (size_t)nargs * sizeof *args);
     redisReply *rep = redisCommandArgv(r->rc, 3 + nargs, argv, NULL);
     if (!rep) {
-        ak_warn("fleet: Redis: %s", r->rc->errstr);
+        ak_warn("fleet: Redis: %s", redis_why(r->rc));
         akc_redis_close(r);
         retry_later(r);
         return NULL;

@@ -1,6 +1,8 @@
 # agentkavach build. `make` puts every artifact into build/.
 # Sources are picked up by folder, so a new .c file needs no edit here:
 #   core/*.c pricing/*.c      -> build/libakcore.a   (shared by engine, collector, tools, tests)
+#   pricing/prices.yaml       -> build/gen/prices_table.c (the compiled-in price table, written
+#                                by build/prices_gen from tools/prices_gen.c) -> build/libakcore.a
 #   shim/stub*.c              -> build/libakshim.so   (the preloaded stub: libc only)
 #   engine/*.c                -> build/libakengine.so (the metering engine, dlopen'ed by the stub)
 #   collector/*.c             -> build/akcollector
@@ -54,7 +56,10 @@ TEST_SRC    := $(wildcard tests/unit/test_*.c)
 TEST_HELP   := $(wildcard tests/unit/helper_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
-CORE_OBJ    := $(call obj,$(CORE_SRC))
+PRICES_GEN  := $(B)/prices_gen
+PRICES_C    := $(B)/gen/prices_table.c
+PRICES_OBJ  := $(B)/obj/gen/prices_table.o
+CORE_OBJ    := $(call obj,$(CORE_SRC)) $(PRICES_OBJ)
 STUB_OBJ    := $(call obj,$(STUB_SRC))
 ENGINE_OBJ  := $(call obj,$(ENGINE_SRC))
 COLL_OBJ    := $(call obj,$(COLL_SRC))
@@ -83,6 +88,16 @@ $(STUB_OBJ) $(B)/obj/tools/akrun.o: $(B)/obj/%.o: %.c
 $(B)/obj/shim/stub_dlopen.o: STUB_EXTRA := -foptimize-sibling-calls
 $(B)/libakshim.so: $(STUB_OBJ) shim/stub.map
 	$(CC) -shared -o $@ $(STUB_OBJ) $(STUB_LDFLAGS) -Wl,--no-undefined -Wl,--version-script=shim/stub.map -ldl -lpthread
+
+# The compiled-in price table: prices.yaml read by the same loader at build time.
+$(PRICES_GEN): $(B)/obj/tools/prices_gen.o $(B)/obj/pricing/pricing.o $(B)/obj/core/ak.o
+	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
+$(PRICES_C): pricing/prices.yaml $(PRICES_GEN)
+	@mkdir -p $(dir $@)
+	$(PRICES_GEN) pricing/prices.yaml $@
+$(PRICES_OBJ): $(PRICES_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/libakcore.a: $(CORE_OBJ)
 	@mkdir -p $(B)

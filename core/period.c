@@ -2,6 +2,7 @@
  * period.c - budget period keys and turnover times, all in UTC.
  */
 #include "core/period.h"
+#include "core/buf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -116,7 +117,12 @@ void ak_time_format(int64_t ms, char *buf, size_t len)
         ts_cache.sec = sec;
         ts_cache.valid = true;
     }
-    snprintf(buf, len, "%s.%03uZ", ts_cache.text, (unsigned)frac);
+    /* "<seconds>.mmmZ" without the formatter (once per event) */
+    char tail[] = { '.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                    (char)('0' + frac % 10), 'Z', '\0' };
+    size_t n = ak_str_copy(buf, len, ts_cache.text);
+    if (n < len)
+        ak_str_copy(buf + n, len - n, tail);
 }
 
 bool ak_time_parse(const char *s, int64_t *ms)

@@ -5,7 +5,8 @@ A real redis-server on a free port of the sandbox's loopback, without persistenc
 simulated host is a state directory, a config (fleet.host_id h1..h3) and its own akcollector;
 each runs PROCS agent processes (enforce/agent.py, Python's ssl = the system libssl the shim
 hooks) calling the mock. Every process this script starts has its clock pinned
-(AGENTKAVACH_FAKE_NOW_MS); Redis's own clock only paces TTLs.
+(AGENTKAVACH_FAKE_NOW_MS, standing still at noon of the run's day); Redis's own clock only
+paces TTLs.
 
 Phases:
   topup     a limit far above what the calls cost and a lease of about two calls: every call
@@ -25,7 +26,6 @@ Phases:
             call through with the event flagged.
 Usage: fleet.py ROUNDS   (inside the sandbox)
 """
-import calendar
 import json
 import os
 import signal
@@ -38,20 +38,26 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "enforce"))
 import ekit  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(ekit.IT))
+import akclock  # noqa: E402
+
 R = ekit.R
 HOSTS = 3
 PROCS = 4
 CALLS = 6
 MAX_TOKENS = 12
 TTL_S = 2
-NOW_MS = calendar.timegm((2026, 11, 22, 8, 0, 0)) * 1000   # pinned for every process
+# Every process gets one clock standing still at noon of the run's day (akclock): a lease is
+# valid for ttl / 2 of the host's clock, and a standing clock keeps a loaded machine's slow
+# heartbeat from expiring it (Redis paces the TTLs on its own clock).
+NOW_MS = akclock.noon_of(akclock.now_ms())
 PROMPT = "Write one line about fleets. TAG=%s"
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 COLLECTOR = os.path.join(ekit.AK_BUILD, "akcollector")
 READY_TRIES = 100
 READY_NAP_S = 0.05
-PERIOD = "2026-11-22"
+PERIOD = akclock.day_text(NOW_MS)
 
 
 def free_port():
@@ -130,7 +136,7 @@ class Host:
 
     def env(self, agent=None):
         env = self.sc.env(agent) if agent else ekit.akcheck.base_env()
-        env.update(AGENTKAVACH_FAKE_NOW_MS=str(NOW_MS), AGENTKAVACH_CONFIG=self.sc.config,
+        env.update(AGENTKAVACH_FAKE_NOW_MS=akclock.fixed(NOW_MS), AGENTKAVACH_CONFIG=self.sc.config,
                    AGENTKAVACH_STATE_DIR=self.sc.state)
         return env
 
@@ -152,7 +158,7 @@ class Host:
             self.collector = None
 
     def akctl_json(self, *args):
-        rc, out, _ = self.sc.akctl(*args, env_extra={"AGENTKAVACH_FAKE_NOW_MS": str(NOW_MS)})
+        rc, out, _ = self.sc.akctl(*args, env_extra={"AGENTKAVACH_FAKE_NOW_MS": akclock.fixed(NOW_MS)})
         try:
             return json.loads(out) if rc == 0 else None
         except ValueError:

@@ -9,7 +9,7 @@
  *
  *   budgets       key  scope byte ('a' agent, 's' shared) + name + '\0' + period key
  *                      ("2026-11-22" | "2026-11" | "total", no trailing NUL)
- *                 val  struct ledger_budget_rec (40 bytes)
+ *                 val  struct ledger_budget_rec (40 bytes; 72 for a fleet budget: the lease)
  *   agents        key  agent name (no NUL)          val struct ledger_agent_rec
  *   reservations  key  uint64 res_id (INTEGERKEY)   val struct ledger_res_hdr, then
  *                      n_budgets x { uint16 len; budget key bytes }

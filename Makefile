@@ -27,6 +27,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+REDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wno-unused-parameter
@@ -111,7 +112,7 @@ $(B)/libakengine.so: $(ENGINE_OBJ) $(B)/libakcore.a
 	$(CC) -shared -o $@ $(ENGINE_OBJ) $(B)/libakcore.a $(LDFLAGS) -Wl,--no-undefined $(PKG_LIBS) -lpthread -lm
 
 $(B)/akcollector: $(COLL_OBJ) $(B)/libakcore.a
-	$(CC) -o $@ $(COLL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread -lm
+	$(CC) -o $@ $(COLL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(REDIS_LIBS) -lpthread -lm
 
 $(B)/akctl: $(AKCTL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(AKCTL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) -lpthread -lm

@@ -25,6 +25,7 @@ PKGS    := yaml-0.1 lmdb libcjson zlib libbrotlidec libzstd libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wno-unused-parameter
@@ -109,7 +110,7 @@ $(B)/libakengine.so: $(ENGINE_OBJ) $(B)/libakcore.a
 	$(CC) -shared -o $@ $(ENGINE_OBJ) $(B)/libakcore.a $(LDFLAGS) -Wl,--no-undefined $(PKG_LIBS) -lpthread -lm
 
 $(B)/akcollector: $(COLL_OBJ) $(B)/libakcore.a
-	$(CC) -o $@ $(COLL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CURL_LIBS) -lpthread -lm
+	$(CC) -o $@ $(COLL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CURL_LIBS) $(MHD_LIBS) -lpthread -lm
 
 $(B)/akctl: $(AKCTL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(AKCTL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
@@ -150,6 +151,9 @@ install: all
 	install -m 0755 $(B)/akctl $(B)/akrun $(DESTDIR)$(BINDIR)/
 	if [ -f $(B)/akcollector ]; then install -m 0755 $(B)/akcollector $(DESTDIR)$(BINDIR)/; fi
 	install -m 0644 pricing/prices.yaml $(DESTDIR)$(DATADIR)/prices.yaml
+	# the dashboard's page (served by akcollector; Chart.js comes from Debian's libjs-chart.js)
+	install -d $(DESTDIR)$(DATADIR)/web
+	install -m 0644 web/index.html web/app.js web/app.css $(DESTDIR)$(DATADIR)/web/
 	install -m 0644 agentkavach.yaml.example $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml.example
 	[ -f $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml ] || install -m 0644 dist/agentkavach.yaml $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml
 	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/akcollector.service.in > $(DESTDIR)$(UNITDIR)/akcollector.service
@@ -158,6 +162,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libakshim.so $(DESTDIR)$(LIBDIR)/libakengine.so
 	rm -f $(DESTDIR)$(BINDIR)/akctl $(DESTDIR)$(BINDIR)/akrun $(DESTDIR)$(BINDIR)/akcollector
 	rm -f $(DESTDIR)$(UNITDIR)/akcollector.service $(DESTDIR)$(DATADIR)/prices.yaml
+	rm -rf $(DESTDIR)$(DATADIR)/web
 
 clean:
 	rm -rf $(B)

@@ -194,6 +194,11 @@ enum ak_err ak_ledger_outbox_pending(struct ak_ledger *l, uint64_t *count);
  * AK_ERR_FULL when val (len bytes with the NUL) is too small. */
 enum ak_err ak_ledger_meta_get(struct ak_ledger *l, const char *key, char *val, size_t len);
 enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char *val);
+/* Every key beginning with `prefix` (not "ledger."), in key order, with its value (cut at
+ * 255 bytes): the dashboard lists the alerts sent ("alert:") this way. */
+typedef void (*ak_meta_iter_fn)(const char *key, const char *val, void *ud);
+enum ak_err ak_ledger_meta_each(struct ak_ledger *l, const char *prefix, ak_meta_iter_fn fn,
+                                void *ud);
 
 /* Counters of "cannot happen" paths, map growth and map-full prunes, host-wide: each handle's
  * counts are added to the ledger with its next write (akctl status --json `counters`,

@@ -49,10 +49,12 @@ struct ak_reqparser {
     size_t target_len;
     char deployment[AK_X_MODEL];       /* Azure /openai/deployments/{name}/... */
     char reason[XREQ_REASON];
-    /* the connection's last key, kept across requests: its FNV-1a hash and length (never the
-     * key) and its fingerprint, so a keep-alive connection hashes SHA-256 once per key */
-    struct { uint64_t hash; size_t len; char fp[13]; } key_cache;
 };
+
+/* The thread's last API key: its FNV-1a hash and length (never the key) and its fingerprint,
+ * so that a keep-alive connection, and a client that opens a connection per call (Python's
+ * urllib), hash SHA-256 once per key rather than once per request. */
+static _Thread_local struct { uint64_t hash; size_t len; char fp[13]; } key_cache;
 
 static void xreq_pass(struct ak_reqparser *p, const char *why)
 {
@@ -81,12 +83,12 @@ static void xreq_key(struct ak_reqparser *p, const char *key, size_t len)
     if (p->req.key_fp[0] || !len)
         return;
     uint64_t h = xreq_hash((const unsigned char *)key, len);
-    if (!p->key_cache.fp[0] || p->key_cache.hash != h || p->key_cache.len != len) {
-        ak_key_fingerprint(key, len, p->key_cache.fp);
-        p->key_cache.hash = h;
-        p->key_cache.len = len;
+    if (!key_cache.fp[0] || key_cache.hash != h || key_cache.len != len) {
+        ak_key_fingerprint(key, len, key_cache.fp);
+        key_cache.hash = h;
+        key_cache.len = len;
     }
-    memcpy(p->req.key_fp, p->key_cache.fp, sizeof p->req.key_fp);
+    memcpy(p->req.key_fp, key_cache.fp, sizeof p->req.key_fp);
 }
 
 static void xreq_header(void *ud, const char *name, size_t nlen, const char *v, size_t vlen)

@@ -22,7 +22,7 @@ LOGDIR  ?= /var/log/agentkavach
 
 CC      ?= cc
 B       := build
-PKGS    := yaml-0.1 lmdb libcjson zlib libbrotlidec libzstd libcrypto
+PKGS    := yaml-0.1 lmdb libcjson zlib libbrotlidec libzstd libcrypto libnghttp2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)

@@ -27,6 +27,7 @@
 
 enum ak_mode { AK_MODE_ENFORCE = 0, AK_MODE_MONITOR, AK_MODE_OFF };
 enum ak_on_error { AK_ON_ERROR_OPEN = 0, AK_ON_ERROR_CLOSED };
+enum ak_http2 { AK_HTTP2_NATIVE = 0, AK_HTTP2_DOWNGRADE };   /* http2: */
 enum ak_period_type { AK_PERIOD_DAILY = 0, AK_PERIOD_MONTHLY, AK_PERIOD_TOTAL };
 enum ak_unknown_model { AK_UNKNOWN_ALLOW = 0, AK_UNKNOWN_BLOCK };
 enum ak_budget_scope { AK_BUDGET_HOST = 0, AK_BUDGET_FLEET };   /* budget `scope:` */
@@ -143,6 +144,7 @@ struct ak_config {
     char *state_dir;
     enum ak_mode mode;
     enum ak_on_error on_error;
+    enum ak_http2 http2;          /* native: HTTP/2 parsed; downgrade: h2 left out of the ALPN offer */
 
     struct ak_identity_rule *identity_rules;
     size_t n_identity_rules;

@@ -29,6 +29,7 @@
 /* Names in the order of their enum values. */
 static const char *const mode_names[] = { "enforce", "monitor", "off", NULL };
 static const char *const on_error_names[] = { "open", "closed", NULL };
+static const char *const http2_names[] = { "native", "downgrade", NULL };
 static const char *const period_names[] = { "daily", "monthly", "total", NULL };
 static const char *const unknown_model_names[] = { "allow", "block", NULL };
 static const char *const channel_type_names[] = { "slack", "pagerduty", "webhook", "email", NULL };
@@ -696,6 +697,7 @@ static const struct cfg_field root_fields[] = {
     { .key = "mode", .kind = CFG_CHOICE, .off = OFF(ak_config, mode), .names = mode_names },
     { .key = "on_error", .kind = CFG_CHOICE, .off = OFF(ak_config, on_error),
       .names = on_error_names },
+    { .key = "http2", .kind = CFG_CHOICE, .off = OFF(ak_config, http2), .names = http2_names },
     { .key = "identity", CFG_SUB(identity_fields) },
     { .key = "hosts", .kind = CFG_LIST, .items = &host_items },
     { .key = "pricing", CFG_SUB(pricing_fields) },

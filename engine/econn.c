@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "engine/engine.h"
+#include "engine/h2.h"
 #include "engine/meter.h"
 
 #define PROMPT_MAX (256u * 1024)      /* privacy.save_prompts keeps at most this much */
@@ -52,6 +53,7 @@ struct ak_econn {
     bool keep_held;               /* a SEND of `out` is in flight; `held` is the next request */
     int64_t next_cut_check_ms;    /* suspend --now is looked for at most every CUT_CHECK_MS */
     struct exchange x;
+    struct ak_h2 *h2;             /* HTTP/2 (http2: native): h2.c has the connection */
 };
 
 static size_t max_body(void)
@@ -360,6 +362,10 @@ static void pass_then_hold(struct ak_econn *c, const unsigned char *buf, size_t 
 void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_wr_result *res)
 {
     memset(res, 0, sizeof *res);
+    if (c->h2) {
+        h2_on_write(c->h2, buf, len, res);
+        return;
+    }
     if (c->passthrough)
         return;                   /* AK_WR_PASS */
     size_t consumed = len;
@@ -390,6 +396,12 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         return;
     case AK_REQ_ERROR:
         if (c->held.len == 0 && len >= sizeof H2_PREFACE - 1 &&
+            memcmp(buf, H2_PREFACE, sizeof H2_PREFACE - 1) == 0 &&
+            eng.cfg->http2 == AK_HTTP2_NATIVE && (c->h2 = h2_new(c->host, c->prov))) {
+            h2_on_write(c->h2, buf, len, res);
+            return;
+        }
+        if (c->held.len == 0 && len >= sizeof H2_PREFACE - 1 &&
             memcmp(buf, H2_PREFACE, sizeof H2_PREFACE - 1) == 0) {
             /* HTTP/2 is not parsed yet: metering and refusal would be blind, so fail closed */
             ak_warn("HTTP/2 to %s (prior knowledge?): connection refused; use HTTP/1.1", c->host);
@@ -416,6 +428,8 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
 
 void econn_on_sent(struct ak_econn *c)
 {
+    if (c->h2)
+        return;                   /* h2.c rebuilds its output on every write */
     if (c->keep_held) {
         c->keep_held = false;
         ak_buf_reset(&c->out);
@@ -450,6 +464,10 @@ static bool cut_requested(struct ak_econn *c)
 void econn_on_read(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_rd_result *res)
 {
     memset(res, 0, sizeof *res);
+    if (c->h2) {
+        h2_on_read(c->h2, buf, len, res);
+        return;
+    }
     struct exchange *x = &c->x;
     if (!x->active)
         return;                   /* AK_RD_PASS */
@@ -477,6 +495,10 @@ void econn_on_read(struct ak_econn *c, const unsigned char *buf, size_t len, str
 
 void econn_on_eof(struct ak_econn *c)
 {
+    if (c->h2) {
+        h2_on_eof(c->h2);
+        return;
+    }
     if (!c->x.active)
         return;
     enum ak_resp_state st = ak_respparser_eof(c->x.rs);
@@ -487,6 +509,7 @@ void econn_free(struct ak_econn *c)
 {
     if (!c)
         return;
+    h2_free(c->h2);
     if (c->x.active)
         exchange_finish(c, FIN_EARLY);  /* abandoned: recorded with what was seen, as an estimate */
     ak_reqparser_free(c->rq);

@@ -140,6 +140,11 @@ static void engine_atfork_child(void)
     atomic_store(&eng.last_poke_ms, 0);
 }
 
+static int engine_http2_native(void)
+{
+    return eng.cfg && eng.cfg->http2 == AK_HTTP2_NATIVE;
+}
+
 static const struct ak_engine_api engine_api = {
     .abi = AK_ENGINE_ABI,
     .init = engine_init,
@@ -151,6 +156,7 @@ static const struct ak_engine_api engine_api = {
     .on_eof = econn_on_eof,
     .conn_free = econn_free,
     .atfork_child = engine_atfork_child,
+    .http2_native = engine_http2_native,
 };
 
 __attribute__((visibility("default"))) const struct ak_engine_api *ak_engine_get(void)

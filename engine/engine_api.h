@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#define AK_ENGINE_ABI 1
+#define AK_ENGINE_ABI 2
 #define AK_ENGINE_SYMBOL "ak_engine_get"
 
 struct ak_econn;
@@ -62,6 +62,9 @@ struct ak_engine_api {
     void (*on_eof)(struct ak_econn *c);      /* the server closed, or the read failed */
     void (*conn_free)(struct ak_econn *c);   /* SSL_free / SSL_clear: finish and forget */
     void (*atfork_child)(void);              /* in a forked child, before anything else */
+    /* 1 when the engine parses HTTP/2 (config `http2: native`): the stub then leaves h2 in the
+     * ALPN offer to LLM hosts; 0: the offer is limited to http/1.1. */
+    int (*http2_native)(void);
 };
 
 typedef const struct ak_engine_api *(*ak_engine_get_fn)(void);

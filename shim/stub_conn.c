@@ -263,7 +263,7 @@ void stub_conn_mark_special(struct sconn *c)
     }
 }
 
-/* ---- ALPN: LLM connections speak HTTP/1.1 until HTTP/2 is parsed ---- */
+/* ---- ALPN: LLM connections speak HTTP/1.1 unless the engine parses HTTP/2 ---- */
 
 bool stub_alpn_has_h2(const unsigned char *protos, unsigned int len)
 {
@@ -309,6 +309,9 @@ void stub_conn_strip_h2(struct sconn *c, SSL *s, const void *ra)
     get_ctx_fn gc = (get_ctx_fn)stub_sym(SYM_SSL_GET_SSL_CTX, ra);
     if (!c->alpn_h2 && !(gc && ctx_offers_h2(gc(s))))
         return;
+    const struct ak_engine_api *e = stub_engine();
+    if (e && e->http2_native())
+        return;                   /* http2: native: h2 stays in the offer */
     set_alpn_fn set = (set_alpn_fn)stub_sym(SYM_SSL_SET_ALPN, ra);
     if (set && set(s, http11, sizeof http11 - 1) == 0)
         stub_log(STUB_LOG_DEBUG, "ALPN offer to an LLM host limited to http/1.1");

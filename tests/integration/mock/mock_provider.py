@@ -58,6 +58,8 @@ READ_BYTES = 65536
 BIG_STREAM_PIECE_BYTES = 65536
 TLS_HANDSHAKE = 22
 EXT_SNI = 0
+H2_FRAME = 16384                      # DATA frames of at most the default max frame size
+H2_WINDOW = 16 * 1024 * 1024          # the connection window the h2 mock opens
 EXT_ALPN = 16
 STREAM_PIECES = 4
 LONG_STREAM_PIECES = 60
@@ -683,6 +685,103 @@ def log_write(record):
             os.write(STATE["log_fd"], line)
 
 
+def plan_request(conn, n, method, target, version, headers, body):
+    """(Reply, log record) for one request, whatever its framing (HTTP/1.1 or h2)."""
+    split = urllib.parse.urlsplit(target)
+    query = urllib.parse.parse_qs(split.query)
+    host = headers.get("host", "")
+    kind, path_model = route(method, split.path, host)
+    record = dict(conn, kind="request", req_no=n, method=method, path=split.path,
+                  query=split.query, host=host, http_version=version,
+                  tag=None, body_bytes=len(body),
+                  has_auth=any(h in headers for h in
+                               ("authorization", "x-api-key", "x-goog-api-key")),
+                  accept_encoding=headers.get("accept-encoding"),
+                  user_agent=headers.get("user-agent"))
+    m = TAG_RE.search(body) or TAG_RE.search(target.encode("latin-1", "replace"))
+    if m:
+        record["tag"] = m.group(1).decode()
+    if kind:
+        if kind == "gemini":
+            query["_op"] = [split.path.rsplit(":", 1)[1]]
+        query["_path"] = [split.path]
+        reply, fields = plan_llm(kind, path_model, query, headers, body, conn)
+        record.update(fields)
+    else:
+        reply = plan_other(method, split.path, host)
+        record.update(provider=None, usage=None, usage_raw=None, stream=False)
+    return reply, record
+
+
+def h2_reply_send(h, tls, sid, reply):
+    """One answer on an HTTP/2 stream (hyper-h2): the same status, headers and body pieces as
+    over HTTP/1.1, DATA per piece (no chunked framing), END_STREAM on the last."""
+    pieces = encode_pieces(reply)
+    headers = [(":status", str(reply.status)), ("content-type", reply.ctype),
+               ("x-request-id", "req_mock")]
+    if reply.gzip:
+        headers.append(("content-encoding", "gzip"))
+    if reply.clen:
+        headers.append(("content-length", str(sum(len(p) for p in pieces))))
+    headers += list(reply.extra_headers)
+    h.send_headers(sid, headers)
+    tls.sendall(h.data_to_send())
+    if reply.truncate:
+        data = b"".join(pieces)
+        h.send_data(sid, data[:max(1, len(data) // 2)])
+        h.reset_stream(sid)
+        tls.sendall(h.data_to_send())
+        return
+    for i, piece in enumerate(pieces):
+        if reply.slow and i:
+            time.sleep(SLOW_DELAY_S)
+        for off in range(0, len(piece), H2_FRAME):
+            h.send_data(sid, piece[off:off + H2_FRAME])
+        tls.sendall(h.data_to_send())
+    h.end_stream(sid)
+    tls.sendall(h.data_to_send())
+
+
+def serve_h2(tls, conn, first):
+    """An HTTP/2 connection (MOCK_H2=1 with ALPN h2, or MOCK_H2=prior for any preface):
+    each stream is answered like one HTTP/1.1 request when its END_STREAM arrives."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    h = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False,
+                                                           header_encoding="utf-8"))
+    h.initiate_connection()
+    h.increment_flow_control_window(H2_WINDOW)
+    tls.sendall(h.data_to_send())
+    streams, n, data = {}, 0, first
+    while data:
+        for ev in h.receive_data(data):
+            if isinstance(ev, h2.events.RequestReceived):
+                streams[ev.stream_id] = [dict(ev.headers), b""]
+            elif isinstance(ev, h2.events.DataReceived):
+                streams[ev.stream_id][1] += ev.data
+                h.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                hd, body = streams.pop(ev.stream_id)
+                n += 1
+                fields = {k: v for k, v in hd.items() if not k.startswith(":")}
+                fields["host"] = hd.get(":authority", fields.get("host", ""))
+                reply, record = plan_request(conn, n, hd.get(":method", ""), hd.get(":path", "/"),
+                                             "HTTP/2", fields, body)
+                record.update(status=reply.status, gzip=reply.gzip, stream_id=ev.stream_id,
+                              framing="h2")
+                log_write(record)
+                tls.sendall(h.data_to_send())
+                h2_reply_send(h, tls, ev.stream_id, reply)
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                tls.sendall(h.data_to_send())
+                return
+        out = h.data_to_send()
+        if out:
+            tls.sendall(out)
+        data = tls.recv(READ_BYTES)
+
+
 class Handler(socketserver.BaseRequestHandler):
     """One TCP connection: ClientHello peek, TLS handshake, then HTTP/1.1 requests."""
 
@@ -725,33 +824,15 @@ class Handler(socketserver.BaseRequestHandler):
                 return
             method, target, version, headers, body = got
             n += 1
+            if method == "PRI" and conn["alpn"] == "h2" and os.environ.get("MOCK_H2") == "1" \
+                    or method == "PRI" and os.environ.get("MOCK_H2") == "prior":
+                serve_h2(tls, conn, b"PRI * HTTP/2.0\r\n\r\n" + rd.buf)
+                return
             if method == "PRI":
                 log_write(dict(conn, kind="h2_preface", req_no=n))
                 tls.sendall(H2_SETTINGS + H2_GOAWAY_HTTP11)
                 return
-            split = urllib.parse.urlsplit(target)
-            query = urllib.parse.parse_qs(split.query)
-            host = headers.get("host", "")
-            kind, path_model = route(method, split.path, host)
-            record = dict(conn, kind="request", req_no=n, method=method, path=split.path,
-                          query=split.query, host=host, http_version=version,
-                          tag=None, body_bytes=len(body),
-                          has_auth=any(h in headers for h in
-                                       ("authorization", "x-api-key", "x-goog-api-key")),
-                          accept_encoding=headers.get("accept-encoding"),
-                          user_agent=headers.get("user-agent"))
-            m = TAG_RE.search(body) or TAG_RE.search(target.encode("latin-1", "replace"))
-            if m:
-                record["tag"] = m.group(1).decode()
-            if kind:
-                if kind == "gemini":
-                    query["_op"] = [split.path.rsplit(":", 1)[1]]
-                query["_path"] = [split.path]
-                reply, fields = plan_llm(kind, path_model, query, headers, body, conn)
-                record.update(fields)
-            else:
-                reply = plan_other(method, split.path, host)
-                record.update(provider=None, usage=None, usage_raw=None, stream=False)
+            reply, record = plan_request(conn, n, method, target, version, headers, body)
             keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close" \
                 and not reply.truncate
             record.update(status=reply.status, gzip=reply.gzip,

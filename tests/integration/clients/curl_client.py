@@ -17,7 +17,9 @@ WRITE_OUT = "%{stderr}status: %{http_code}\\n"
 
 def call_args(call, opts, body_path):
     args = ["-sS", "-N", "--max-time", str(opts.get("timeout", 20)), "-X", call["method"]]
-    if opts.get("http2"):
+    if opts.get("http2_prior"):
+        args.append("--http2-prior-knowledge")
+    elif opts.get("http2"):
         args.append("--http2")
     if opts.get("gzip"):
         args.append("--compressed")

@@ -54,6 +54,7 @@ struct ak_econn {
     int64_t next_cut_check_ms;    /* suspend --now is looked for at most every CUT_CHECK_MS */
     struct exchange x;
     struct ak_h2 *h2;             /* HTTP/2 (http2: native): h2.c has the connection */
+    bool not_h2;                  /* the first bytes are not the HTTP/2 preface */
 };
 
 static size_t max_body(void)
@@ -359,11 +360,54 @@ static void pass_then_hold(struct ak_econn *c, const unsigned char *buf, size_t 
     pipelined(c, tail, n, res);
 }
 
+/* The connection's first bytes, while they may still be the HTTP/2 preface: they are held
+ * here (not parsed as HTTP/1.1) until they are known. The preface hands the connection to
+ * h2.c (http2: native) or fails closed (downgrade); anything else goes to the HTTP/1.1
+ * parser, the bytes held so far first. true: handled, *res is set. */
+static bool h2_detect(struct ak_econn *c, const unsigned char *buf, size_t len,
+                      struct ak_wr_result *res)
+{
+    size_t hl = c->held.len, total = hl + len;
+    size_t k = len < H2_PREFACE_LEN - hl ? len : H2_PREFACE_LEN - hl;
+    if (memcmp(buf, H2_PREFACE_STR + hl, k) != 0) {
+        c->not_h2 = true;
+        size_t used = 0;
+        if (hl && ak_reqparser_feed(c->rq, c->held.data, hl, &used) != AK_REQ_MORE)
+            c->passthrough = true;        /* not HTTP/1.1 either: release_held sends it all */
+        return false;
+    }
+    if (ak_buf_append(&c->held, buf, len, 0) != AK_OK) {
+        engine_internal_error("out of memory holding a request");
+        res->action = AK_WR_KILL;
+        return true;
+    }
+    if (total < H2_PREFACE_LEN) {
+        res->action = AK_WR_HOLD;
+        return true;
+    }
+    if (eng.cfg->http2 != AK_HTTP2_NATIVE || !(c->h2 = h2_new(c->host, c->prov))) {
+        ak_warn("HTTP/2 to %s (prior knowledge?): connection refused (http2: downgrade)", c->host);
+        res->action = AK_WR_KILL;
+        return true;
+    }
+    h2_on_write(c->h2, c->held.data, c->held.len, res);
+    if (res->action == AK_WR_PASS)
+        res->action = AK_WR_SEND;     /* the held bytes, not only this write's */
+    ak_buf_reset(&c->held);
+    return true;
+}
+
 void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_wr_result *res)
 {
     memset(res, 0, sizeof *res);
     if (c->h2) {
         h2_on_write(c->h2, buf, len, res);
+        return;
+    }
+    if (!c->not_h2 && h2_detect(c, buf, len, res))
+        return;
+    if (c->passthrough && c->held.len) {
+        release_held(c, buf, len, res);
         return;
     }
     if (c->passthrough)
@@ -395,12 +439,6 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         release_held(c, buf, len, res);
         return;
     case AK_REQ_ERROR:
-        if (c->held.len == 0 && len >= sizeof H2_PREFACE - 1 &&
-            memcmp(buf, H2_PREFACE, sizeof H2_PREFACE - 1) == 0 &&
-            eng.cfg->http2 == AK_HTTP2_NATIVE && (c->h2 = h2_new(c->host, c->prov))) {
-            h2_on_write(c->h2, buf, len, res);
-            return;
-        }
         if (c->held.len == 0 && len >= sizeof H2_PREFACE - 1 &&
             memcmp(buf, H2_PREFACE, sizeof H2_PREFACE - 1) == 0) {
             /* HTTP/2 is not parsed yet: metering and refusal would be blind, so fail closed */

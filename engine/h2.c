@@ -972,13 +972,12 @@ void h2_on_write(struct ak_h2 *h, const unsigned char *buf, size_t len, struct a
         res->action = AK_WR_KILL;
         return;
     }
-    if (fresh && h->wacc.len == 0 && h->out.len == len && memcmp(h->out.data, buf, len) == 0) {
-        res->action = AK_WR_PASS;
-        return;
-    }
-    res->action = h->out.len ? AK_WR_SEND : AK_WR_HOLD;
-    res->out = h->out.data;
+    res->out = h->out.data;       /* set for PASS too: econn.c may send held bytes with it */
     res->out_len = h->out.len;
+    if (fresh && h->wacc.len == 0 && h->out.len == len && memcmp(h->out.data, buf, len) == 0)
+        res->action = AK_WR_PASS;
+    else
+        res->action = h->out.len ? AK_WR_SEND : AK_WR_HOLD;
 }
 
 /* ---- server -> client ---- */
@@ -1212,7 +1211,7 @@ void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak
         if (!changed)
             return;
     }
-    if (!changed)
+    if (!changed && h->robuf.len == len && memcmp(h->robuf.data, buf, len) == 0)
         return;                   /* the app gets exactly what it read */
     res->action = AK_RD_REPLACE;
     res->out = h->robuf.data;

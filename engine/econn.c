@@ -369,7 +369,7 @@ static bool h2_detect(struct ak_econn *c, const unsigned char *buf, size_t len,
 {
     size_t hl = c->held.len, total = hl + len;
     size_t k = len < H2_PREFACE_LEN - hl ? len : H2_PREFACE_LEN - hl;
-    if (memcmp(buf, H2_PREFACE_STR + hl, k) != 0) {
+    if (memcmp(buf, &H2_PREFACE_STR[hl], k) != 0) {
         c->not_h2 = true;
         size_t used = 0;
         if (hl && ak_reqparser_feed(c->rq, c->held.data, hl, &used) != AK_REQ_MORE)

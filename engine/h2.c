@@ -221,6 +221,9 @@ static const char *hlist_get(const struct hlist *l, const char *name)
 static bool hpack_inflate(nghttp2_hd_inflater *inf, const unsigned char *in, size_t len,
                           struct hlist *out)
 {
+    static const unsigned char empty[1];
+    if (!in)
+        in = empty;               /* an empty block (no buffer yet) */
     for (;;) {
         nghttp2_nv nv;
         int fl = 0;
@@ -939,7 +942,7 @@ static void w_feed(struct ak_h2 *h)
     if (h->preface_got < H2_PREFACE_LEN) {
         size_t k = H2_PREFACE_LEN - h->preface_got;
         k = k < a->len ? k : a->len;
-        if (memcmp(a->data, H2_PREFACE_STR + h->preface_got, k) != 0) {
+        if (memcmp(a->data, &H2_PREFACE_STR[h->preface_got], k) != 0) {
             h->wbroken = true;
             return;
         }
@@ -1192,13 +1195,14 @@ void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak
             changed = true;
         }
     }
-    /* A partial frame goes to the app at once, unless it could be our PING's ACK. */
+    /* A partial frame goes to the app at once, unless it could be our PING's ACK. After a
+     * framing error everything left goes to the app as it is. */
     size_t rest = a->len - pos;
     bool maybe_ping = rest < FH_LEN || a->data[pos + 3] == F_PING;
-    if (rest && !maybe_ping) {
+    if (rest && (h->rbroken || !maybe_ping)) {
         size_t from = pos + h->r_emitted;
         if (ak_buf_append(&h->robuf, a->data + from, a->len - from, 0) != AK_OK)
-            h->rbroken = true;
+            changed = true;       /* cannot happen in practice; the read is cut short */
         h->r_emitted = rest;
     } else if (rest && rest > h->r_emitted) {
         changed = true;           /* held back for now */
@@ -1208,8 +1212,8 @@ void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak
         ak_warn("HTTP/2 from %s: framing not followed; not metered from here", h->host);
         for (struct h2_stream *s = h->streams; s; s = s->next)
             exchange_finish(h, s, FIN_ERROR);
-        if (!changed)
-            return;
+        ak_buf_free(a);
+        h->r_emitted = 0;
     }
     if (!changed && h->robuf.len == len && memcmp(h->robuf.data, buf, len) == 0)
         return;                   /* the app gets exactly what it read */

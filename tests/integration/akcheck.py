@@ -676,6 +676,8 @@ def h2_case(client, host, llm):
     state = os.path.join(work, "state")
     os.mkdir(state)
     config = write_config(os.path.join(work, "agentkavach.yaml"), state)
+    with open(config, "a") as f:
+        f.write("http2: downgrade\n")   # native HTTP/2 is tests/integration/h2check.py's
     env = base_env()
     env.update(LD_PRELOAD=SHIM, AGENTKAVACH_STATE_DIR=state, AGENTKAVACH_CONFIG=config,
                AGENTKAVACH_AGENT="test-" + client)

@@ -295,9 +295,13 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
                 ak_strerror(e));
     } else if (e != AK_ERR_BUSY) {
         ak_warn("budget check failed (%s); the call goes out (on_error: open)", ak_strerror(e));
-    } else if (!atomic_exchange(&eng.ledger_busy_said, true)) {
-        ak_warn("the ledger's write lock is held by another process: calls go out unreserved "
-                "(on_error: open) and are recorded when it is free again (said once per stall)");
+    } else {
+        /* the call goes out unreserved: its event says so, its cost is still counted */
+        verdict(out, AK_DEC_UNMETERED, "ledger busy for more than %u ms: not checked against "
+                "budgets (on_error: open)", eng.cfg->ledger_wait_ms);
+        if (!atomic_exchange(&eng.ledger_busy_said, true))
+            ak_warn("the ledger's write lock is held by another process: calls go out unreserved "
+                    "(on_error: open) and are recorded when it is free again (said once per stall)");
     }
 }
 

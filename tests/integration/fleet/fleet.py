@@ -342,8 +342,13 @@ def phase_dead(redis):
     before = redis.budget("dead")
     hosts[2].stop_collector(signal.SIGKILL)
     reclaimed = wait_for(lambda: redis.budget("dead")["l"].get("h3") == 0, TTL_S * 4)
-    st = hosts[0].akctl_json("fleet", "--json") or {}
-    rows = [h for b in st.get("budgets", []) for h in b.get("hosts", []) if h.get("host") == "h3"]
+
+    def h3_rows():
+        st = hosts[0].akctl_json("fleet", "--json") or {}
+        return [h for b in st.get("budgets", []) for h in b.get("hosts", []) if h.get("host") == "h3"]
+    # h1's view is its collector's last sync (ledger meta): wait for its next heartbeat
+    wait_for(lambda: any(r.get("alive") is False for r in h3_rows()), TTL_S * 2)
+    rows = h3_rows()
     # host 1 spends past its own chunk: only possible with h3's lease back in the pool
     outs = finish(start_agents([hosts[0]], "d"))
     after = redis.budget("dead")

@@ -7,6 +7,7 @@
  */
 #include "collector/alert.h"
 #include "collector/collector.h"
+#include "collector/dashboard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,7 @@ int akc_run_check(const struct akc_opts *o)
     const char *state_dir = o->state_dir ? o->state_dir : ak_config_state_dir(cfg);
     check_state(state_dir, &all);
     check_exporters(cfg, state_dir, &all);
+    check_line(akc_dash_check(cfg, msg, sizeof msg), "dashboard", msg, &all);
     check_fleet(cfg, &all);
     for (size_t i = 0; i < cfg->n_channels; i++) {
         msg[0] = '\0';

@@ -219,6 +219,8 @@ int main(int argc, char **argv)
     int rc = EXIT_FAILURE;
     memset(&c, 0, sizeof c);
     c.lock_fd = c.sock = -1;
+    if (pthread_rwlock_init(&c.cfg_lock, NULL) != 0)
+        return EXIT_FAILURE;
     ak_log_init();
     if (parse_args(argc, argv, &c.opts) != 0) {
         usage(stderr);

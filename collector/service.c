@@ -9,6 +9,7 @@
  * configuration; a bad new file keeps the old one running (one log line).
  */
 #include "collector/collector.h"
+#include "collector/dashboard.h"
 #include "collector/logrl.h"
 #include "core/notify.h"
 
@@ -130,12 +131,14 @@ static void service_reload(struct akc *c)
         ak_config_free(cfg);
         return;
     }
+    pthread_rwlock_wrlock(&c->cfg_lock);
     akc_exporters_free(c->ex, c->n_ex);
     ak_config_free(c->cfg);
     c->ex = ex;
     c->n_ex = n;
     c->cfg = cfg;
-    ak_info("configuration reloaded");
+    pthread_rwlock_unlock(&c->cfg_lock);
+    ak_info("configuration reloaded%s", c->dash ? " (dashboard settings take a restart)" : "");
 }
 
 static int wait_ms(int64_t next_due, int64_t now)
@@ -151,11 +154,16 @@ int akc_run_service(struct akc *c)
     sigset_t wait_mask;
     if (signals_setup(&wait_mask) != 0 || socket_bind(c) != 0)
         return EXIT_FAILURE;
+    if (akc_dash_start(c) != AK_OK) {
+        socket_close(c);
+        return EXIT_FAILURE;
+    }
     ak_info("akcollector listening on %s (state %s)", c->sock_path, c->state_dir);
     while (!got_stop) {
         bool pending = false;
         int64_t next_due = 0;
         (void)akc_pass(c, false, &pending, &next_due); /* pending: the sweep retries it */
+        akc_dash_publish(c);
         if (got_stop)
             break;
         int t = wait_ms(next_due, ak_now_ms());
@@ -171,6 +179,7 @@ int akc_run_service(struct akc *c)
             service_reload(c);
         }
     }
+    akc_dash_stop(c);
     socket_close(c);
     bool pending = false;
     int64_t next_due = 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/config_read.h"
 
@@ -642,6 +643,33 @@ static enum ak_err check_fleet_scopes(struct cfg_reader *r, struct ak_config *cf
 
 static const struct cfg_field limits_fields[] = {
     { .key = "max_body_bytes", .kind = CFG_U32, .off = OFF(ak_config, max_body_bytes), .min = 1 },
+    { .key = "ledger_wait_ms", .kind = CFG_U32, .off = OFF(ak_config, ledger_wait_ms), .min = 1 },
+};
+
+static enum ak_err read_listen(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
+{
+    char *s = NULL;
+    struct sockaddr_storage ss;
+    unsigned len;
+    bool loopback;
+    enum ak_err rc = cfg_read_str(r, val, path, &s);
+    if (rc != AK_OK)
+        return rc;
+    if (!ak_listen_parse(s, &ss, &len, &loopback)) {
+        free(s);
+        return cfg_fail(r, val, path, "expected HOST:PORT with a numeric address "
+                        "(127.0.0.1:8480, [::1]:8480)");
+    }
+    free(*(char **)obj);
+    *(char **)obj = s;
+    return AK_OK;
+}
+
+static const struct cfg_field dashboard_fields[] = {
+    { .key = "listen", .kind = CFG_FN, .off = OFF(ak_config, dashboard_listen), .fn = read_listen },
+    { .key = "token_file", .kind = CFG_STR, .off = OFF(ak_config, dashboard_token_file) },
+    { .key = "web_dir", .kind = CFG_STR, .off = OFF(ak_config, dashboard_web_dir) },
+    { .key = "allow_remote", .kind = CFG_BOOL, .off = OFF(ak_config, dashboard_allow_remote) },
 };
 
 static const struct cfg_field privacy_fields[] = {
@@ -680,6 +708,7 @@ static const struct cfg_field root_fields[] = {
     { .key = "fleet", .off = OFF(ak_config, fleet), CFG_SUB(fleet_fields) },
     { .key = "limits", CFG_SUB(limits_fields) },
     { .key = "privacy", CFG_SUB(privacy_fields) },
+    { .key = "dashboard", CFG_SUB(dashboard_fields) },
 };
 
 /* ---- loading ---- */
@@ -700,7 +729,7 @@ static enum ak_err load_into(struct cfg_reader *r, const char *path, struct ak_c
         rc = cfg_walk(r, cfg_root(r), "", root_fields, AK_ARRAY_LEN(root_fields), cfg);
     if (rc == AK_OK)
         rc = check_fleet_scopes(r, cfg);
-    if (rc == AK_OK && cfg_default_socket(cfg) != AK_OK)
+    if (rc == AK_OK && (cfg_default_socket(cfg) != AK_OK || cfg_default_dashboard(cfg) != AK_OK))
         rc = cfg_nomem(r);
     if (rc != AK_OK) {
         ak_config_free(cfg);

@@ -2,7 +2,7 @@
  * event.c - the event record of DESIGN.md ("Event record") as JSON.
  *
  * ak_event_to_json writes the contract's field names in the contract's order; empty
- * customer, reason and key_fp are JSON null; "prompt" appears only when there is one.
+ * customer, reason and key_fp are JSON null; "prompt" and "actor" appear only when set.
  * ak_event_from_json (cJSON) is its exact inverse (cost_usd back to integer micro-USD).
  * Event ids are UUID v4 from getrandom(2).
  */
@@ -23,6 +23,8 @@
 
 #define UUID_BYTES 16
 #define USD_DECIMALS 6            /* micro-USD */
+#define JW_START_CAP 1024         /* an event without a prompt fits */
+#define JW_KEY_MAX 32             /* longest member name written */
 #define UUID_VERSION_BYTE 6
 #define UUID_VARIANT_BYTE 8
 #define UUID_VERSION_4 0x40
@@ -38,6 +40,7 @@ static const char *const decision_names[] = {
     [AK_DEC_BLOCKED_SUSPENDED] = "blocked_suspended",
     [AK_DEC_BLOCKED_GUARDRAIL] = "blocked_guardrail",
     [AK_DEC_UNMETERED] = "unmetered",
+    [AK_DEC_CONTROL] = "control",
 };
 
 static const char *const cost_source_names[] = {
@@ -169,18 +172,33 @@ struct jw {
     bool ok;
 };
 
-static void jw_raw(struct jw *w, const char *s, size_t n)
+/* Appends; the buffer starts at JW_START_CAP (an event fits), so this is mostly a memcpy. */
+static inline void jw_raw(struct jw *w, const char *s, size_t n)
 {
-    if (w->ok && ak_buf_append(&w->b, s, n, 0) != AK_OK)
+    if (w->ok && w->b.len + n <= w->b.cap) {
+        memcpy(w->b.data + w->b.len, s, n);
+        w->b.len += n;
+    } else if (w->ok && ak_buf_append(&w->b, s, n, 0) != AK_OK) {
         w->ok = false;
+    }
 }
 
+/* ,"name": (or {"name": first) in one append. */
 static void jw_key(struct jw *w, const char *name)
 {
-    jw_raw(w, w->first ? "{\"" : ",\"", 2);
+    char k[JW_KEY_MAX + 4];
+    size_t n = strlen(name);
+    if (n > JW_KEY_MAX) {
+        w->ok = false;
+        return;
+    }
+    k[0] = w->first ? '{' : ',';
+    k[1] = '"';
+    memcpy(k + 2, name, n);
+    k[n + 2] = '"';
+    k[n + 3] = ':';
     w->first = false;
-    jw_raw(w, name, strlen(name));
-    jw_raw(w, "\":", 2);
+    jw_raw(w, k, n + 4);
 }
 
 /* A JSON string with the escapes RFC 8259 requires. */
@@ -277,6 +295,8 @@ char *ak_event_to_json(const struct ak_event *ev)
 {
     struct jw w = { .first = true, .ok = true };
     char ts[TS_TEXT_LEN];
+    w.b.data = malloc(JW_START_CAP);
+    w.b.cap = w.b.data ? JW_START_CAP : 0;
     ak_time_format(ev->ts_ms, ts, sizeof ts);
     jw_str(&w, "event_id", ev->event_id);
     jw_str(&w, "ts", ts);
@@ -304,6 +324,8 @@ char *ak_event_to_json(const struct ak_event *ev)
     jw_str_or_null(&w, "key_fp", ev->key_fp);
     if (ev->prompt)
         jw_str(&w, "prompt", ev->prompt);
+    if (ev->actor[0])
+        jw_str(&w, "actor", ev->actor);
     jw_raw(&w, "}", 2);           /* with the terminating NUL */
     if (!w.ok) {
         ak_buf_free(&w.b);
@@ -383,7 +405,8 @@ static enum ak_err event_get_texts(const cJSON *o, struct ak_event *ev)
         (err = event_get_text(o, "model", ev->model, sizeof ev->model, false)) ||
         (err = event_get_text(o, "reason", ev->reason, sizeof ev->reason, true)) ||
         (err = event_get_text(o, "exe", ev->exe, sizeof ev->exe, false)) ||
-        (err = event_get_text(o, "key_fp", ev->key_fp, sizeof ev->key_fp, true)))
+        (err = event_get_text(o, "key_fp", ev->key_fp, sizeof ev->key_fp, true)) ||
+        (err = event_get_text(o, "actor", ev->actor, sizeof ev->actor, true)))
         return err;
     if (!ak_time_parse(ts, &ev->ts_ms))
         return AK_ERR_PARSE;

@@ -36,12 +36,23 @@
 struct ak_ledger;
 
 /* Opens (creating when missing) <state_dir>/state.mdb; state_dir is made 0750 when missing,
- * the files 0666 & ~umask (the shim runs as many users). */
+ * the files 0600 plus the directory's group bits, never any for others (core/ledger.c). */
 enum ak_err ak_ledger_open(const char *state_dir, struct ak_ledger **out);
 void ak_ledger_close(struct ak_ledger *l);
 void ak_ledger_forget(struct ak_ledger *l);
 /* Flushes committed transactions to disk (the collector calls it now and then). */
 enum ak_err ak_ledger_sync(struct ak_ledger *l);
+
+/* Bounds how long a write waits for the ledger's write lock (held by a stopped process, or
+ * any program with a write txn on state.mdb): wait_ms > 0 runs this handle's writes on a
+ * thread of its own (core/ledger_writer.c). Past the bound a write returns AK_ERR_BUSY;
+ * ak_ledger_commit and ak_ledger_release then stay queued and are made when the ledger is free
+ * again, any other write is dropped. Call once, right after open. Default: no bound. */
+enum ak_err ak_ledger_set_wait_ms(struct ak_ledger *l, unsigned wait_ms);
+/* Writes queued on a bounded handle and not yet made (0 without a bound). */
+size_t ak_ledger_deferred(struct ak_ledger *l);
+/* Waits up to wait_ms for them; false (and one log line) when some are still queued. */
+bool ak_ledger_drain(struct ak_ledger *l, unsigned wait_ms);
 
 enum ak_scope { AK_SCOPE_AGENT = 0, AK_SCOPE_SHARED };
 
@@ -256,6 +267,11 @@ enum ak_err ak_ledger_outbox_pending(struct ak_ledger *l, uint64_t *count);
  * AK_ERR_FULL when val (len bytes with the NUL) is too small. */
 enum ak_err ak_ledger_meta_get(struct ak_ledger *l, const char *key, char *val, size_t len);
 enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char *val);
+/* Every key beginning with `prefix` (not "ledger."), in key order, with its value (cut at
+ * 255 bytes): the dashboard lists the alerts sent ("alert:") this way. */
+typedef void (*ak_meta_iter_fn)(const char *key, const char *val, void *ud);
+enum ak_err ak_ledger_meta_each(struct ak_ledger *l, const char *prefix, ak_meta_iter_fn fn,
+                                void *ud);
 
 /* Counters of "cannot happen" paths, map growth and map-full prunes, host-wide: each handle's
  * counts are added to the ledger with its next write (akctl status --json `counters`,

@@ -30,6 +30,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* How every process opens the environment (LMDB forbids mixing; core/ledger.c says why). */
+#ifdef AK_LEDGER_WRITEMAP        /* bench/ only: the map-writing variant, for comparison */
+#define LEDGER_ENV_FLAGS (MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP | \
+                          MDB_MAPASYNC)
+#else
+#define LEDGER_ENV_FLAGS (MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC)
+#endif
 #define LEDGER_REC_VERSION 1
 #define LEDGER_NAME_MAX 255               /* agent / budget / consumer names, bytes */
 #define LEDGER_KEY_MAX (1 + LEDGER_NAME_MAX + 1 + AK_PERIOD_KEY_LEN)
@@ -99,7 +106,9 @@ struct ak_ledger {
     MDB_env *env;
     MDB_dbi db_budgets, db_agents, db_res, db_hist, db_events, db_cursors, db_meta;
     MDB_txn *rtxn;                /* kept read txn: renewed per read, reset after */
-    pthread_mutex_t mu;           /* one operation at a time per handle (host threads) */
+    pthread_mutex_t mu;           /* reads (the kept rtxn) and map size changes, one at a time */
+    pthread_mutex_t wmu;          /* one write at a time per handle; taken before mu */
+    struct ledger_writer *writer; /* NULL: writes wait on the caller's thread (no bound) */
     pid_t pid;                    /* the opener: any other pid is refused */
     size_t max_map;
     uint64_t events_keep;
@@ -113,6 +122,26 @@ struct ak_ledger {
 typedef enum ak_err (*ledger_txn_fn)(struct ak_ledger *l, MDB_txn *txn, void *ctx);
 
 enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx);
+/* A write that may outlive its caller: when the wait bound runs out, copy(ctx) makes the
+ * queued write's own ctx (freed with free_ctx after it ran) and AK_ERR_BUSY is returned. */
+typedef void *(*ledger_ctx_copy_fn)(void *ctx);
+typedef void (*ledger_ctx_free_fn)(void *ctx);
+enum ak_err ledger_write_deferrable(struct ak_ledger *l, ledger_txn_fn fn, void *ctx,
+                                    ledger_ctx_copy_fn copy, ledger_ctx_free_fn free_ctx);
+/* The write on this thread, waiting as long as LMDB's lock takes; retry (may be NULL) is
+ * told before each attempt after the first. */
+typedef void (*ledger_retry_fn)(struct ak_ledger *l, void *ctx);
+enum ak_err ledger_write_direct(struct ak_ledger *l, ledger_txn_fn fn, void *ctx,
+                                ledger_retry_fn retry);
+
+/* The bounded writer (ledger_writer.c). */
+enum ak_err ledger_writer_new(struct ak_ledger *l, unsigned wait_ms);
+enum ak_err ledger_writer_run(struct ak_ledger *l, ledger_txn_fn fn, void *ctx,
+                              ledger_ctx_copy_fn copy, ledger_ctx_free_fn free_ctx);
+/* Waits up to wait_ms for the queue to drain, then stops the thread. false: writes were
+ * left (logged) and the thread may still be inside LMDB, so the handle must be leaked. */
+bool ledger_writer_stop(struct ak_ledger *l, unsigned wait_ms);
+size_t ledger_writer_pending(struct ak_ledger *l);
 enum ak_err ledger_read(struct ak_ledger *l, ledger_txn_fn fn, void *ctx);
 
 /* Notes an LMDB failure inside a txn fn (logged unless it is MDB_MAP_FULL) and maps it. */

@@ -23,7 +23,8 @@ Phases:
             host's collector reclaims it (l:h3 = s:h3 in Redis, akctl fleet says "alive":
             false), and the amount is leasable again.
   errors    Redis gone and the lease spent: hold refuses with the fleet message, open lets the
-            call through with the event flagged.
+            call through with the event flagged; Redis back (empty): the host's total, what
+            it spent meanwhile included, is in Redis once.
 Usage: fleet.py ROUNDS   (inside the sandbox)
 """
 import json
@@ -385,12 +386,15 @@ def phase_errors(redis):
         time.sleep(1.0)                # the collector notices at its next heartbeat
         outs = finish(start_agents_one(h))
         evs, _ = h.events()
+        spent = sum(round((e.get("cost_usd") or 0) * 1e6) for e in evs)
+        redis.start()                  # back, empty: the collector replays its total
+        replayed = wait_for(lambda: redis.budget("err" + mode)["s"].get("h1") == spent, 10)
         h.stop_collector()
-        redis.start()
-        out[mode] = (statuses(outs), evs)
-    hold_st, hold_ev = out["hold"]
-    open_st, open_ev = out["open"]
-    problems = []
+        out[mode] = (statuses(outs), evs, spent, replayed, redis.budget("err" + mode)["s"])
+    hold_st, hold_ev = out["hold"][:2]
+    open_st, open_ev = out["open"][:2]
+    problems = ["%s: spent %d while Redis was down, Redis has %s after it came back"
+                % (m, out[m][2], out[m][4]) for m in out if not out[m][3]]
     blocked = [e for e in hold_ev if e.get("decision") == "blocked_budget"]
     if hold_st.count("200") >= CALLS or not blocked or \
             "cannot be reached" not in (blocked[0].get("reason") or ""):
@@ -400,8 +404,10 @@ def phase_errors(redis):
             any(e.get("decision") != "allowed" for e in open_ev):
         problems.append("open: statuses %s, %s" % (open_st, ekit.ev_brief(open_ev, 3)))
     R.check(not problems, "fleet Redis down: hold spends the lease (%d answered) then refuses "
-            "(%d refused); open answers all %d, %d flagged"
-            % (hold_st.count("200"), len(blocked), CALLS, len(flagged)), "\n".join(problems))
+            "(%d refused); open answers all %d, %d flagged; when Redis is back each host's "
+            "total is replayed once (%d and %d micro-USD)"
+            % (hold_st.count("200"), len(blocked), CALLS, len(flagged), out["hold"][2],
+               out["open"][2]), "\n".join(problems))
 
 
 def start_agents_one(h):

@@ -246,7 +246,10 @@ bool akc_redis_ready(struct akc_redis *r, const struct ak_fleet_cfg *fc)
         return false;
     if (!fc->redis_url || !url_parse(fc->redis_url, host, sizeof host, &port, pw, sizeof pw, &db)) {
         if (!r->warned)
-            ak_error("fleet: redis.url must look like redis://[:password@]host[:port][/db]");
+            ak_error("fleet: redis.url %s; fleet budgets follow on_fleet_error",
+                     fc->redis_url && fc->redis_url[0]
+                         ? "must look like redis://[:password@]host[:port][/db]"
+                         : "is empty (an unset ${VAR}?)");
         r->warned = true;
         retry_later(r);
         return false;

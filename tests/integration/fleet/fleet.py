@@ -104,8 +104,11 @@ class Redis:
             self.p = None
 
     def cli(self, *args):
-        p = subprocess.run([REDIS_CLI, "-p", str(self.port), "--raw"] + list(args),
-                           capture_output=True, timeout=10, env=redis_env())
+        try:
+            p = subprocess.run([REDIS_CLI, "-p", str(self.port), "--raw"] + list(args),
+                               capture_output=True, timeout=10, env=redis_env())
+        except subprocess.TimeoutExpired:
+            return ""
         return p.stdout.decode(errors="replace")
 
     def budget(self, name):
@@ -116,6 +119,9 @@ class Redis:
             if k[:2] in ("l:", "s:"):
                 d[k[0]][k[2:]] = int(v)
         return d
+
+
+ALL_HOSTS = []                    # every host made, so that no collector outlives the test
 
 
 class Host:
@@ -139,6 +145,7 @@ class Host:
                    LEDGER_WAIT_MS, extra))
         self.sc = ekit.Scene("fleet-" + self.id, body)
         self.collector = None
+        ALL_HOSTS.append(self)
 
     def env(self, agent=None):
         env = self.sc.env(agent) if agent else ekit.akcheck.base_env()
@@ -431,6 +438,8 @@ def main(argv):
         phase_dead(redis)
         phase_errors(redis)
     finally:
+        for h in ALL_HOSTS:
+            h.stop_collector(signal.SIGKILL)
         redis.kill()
     return 1 if R.failed else 0
 

@@ -241,7 +241,9 @@ def hosts_up(redis, budget, limit, chunk, **kw):
     hosts = [Host(i + 1, redis, budget, limit, chunk, **kw) for i in range(HOSTS)]
     for h in hosts:
         h.start_collector()
-    ok = wait_for(lambda: len(redis.budget(budget)["l"]) == HOSTS, 10)
+    # every host holds a lease (after a fresh or emptied Redis, once its settle time passed)
+    ok = wait_for(lambda: len([v for v in redis.budget(budget)["l"].values() if v > 0]) == HOSTS,
+                  TTL_S * 5)
     return hosts, ok
 
 

@@ -38,7 +38,7 @@
 #define WAIT_MS 100
 #define RETRY_NS 2000000L
 #define POKE_EVERY_NS 5000000LL
-#define SETTLE_S 1
+#define SETTLE_S 3                 /* > ttl: a new Redis grants nothing for one ttl */
 #define PATH_LEN 512
 #define AGENT "bench-agent"
 #define SHARED "bench-team"
@@ -183,7 +183,7 @@ static int write_config(const char *path, const char *state, bool fleet, int por
                "shared_budgets:\n  " SHARED ": { budget: { type: daily, limit: %lld%s }, agents: [" AGENT "] }\n"
                "agents:\n  " AGENT ": { budget: none }\n"
                "fleet:\n  redis: { url: \"redis://127.0.0.1:%d\" }\n"
-               "  lease: { chunk_usd: %s, low_water: 0.25, ttl: 30 }\n  host_id: bench-h%d\n",
+               "  lease: { chunk_usd: %s, low_water: 0.25, ttl: 2 }\n  host_id: bench-h%d\n",
             state, LIMIT_MICROS / AK_MICROS_PER_USD, fleet ? ", scope: fleet" : "", port,
             chunk_usd, host);
     return fclose(f);

@@ -355,6 +355,19 @@ def phase_dead(redis):
     limit = chunk * HOSTS              # the three leases take the whole limit
     hosts, up = hosts_up(redis, "dead", limit, chunk)
     before = redis.budget("dead")
+
+    def status_fleet():
+        st = hosts[0].akctl_json("status", "--json") or {}
+        rows = [b for b in st.get("shared_budgets", []) if b.get("name") == "dead"]
+        return rows[0] if rows else {}
+    # akctl status: host and fleet figures side by side, once h1's collector saw all three
+    wait_for(lambda: (status_fleet().get("fleet") or {}).get("hosts_holding") == HOSTS, TTL_S * 2)
+    sf = status_fleet()
+    fl = sf.get("fleet") or {}
+    status_ok = (sf.get("scope") == "fleet" and fl.get("hosts_holding") == HOSTS
+                 and round(fl.get("host_leased_usd", 0) * 1e6) == chunk
+                 and round(fl.get("leased_usd", 0) * 1e6) == limit
+                 and round(fl.get("limit_usd", 0) * 1e6) == limit and fl.get("redis_down") is False)
     hosts[2].stop_collector(signal.SIGKILL)
     reclaimed = wait_for(lambda: redis.budget("dead")["l"].get("h3") == 0, TTL_S * 4)
 
@@ -370,6 +383,8 @@ def phase_dead(redis):
     for h in hosts[:2]:
         h.stop_collector()
     problems = []
+    if not status_ok:
+        problems.append("akctl status --json on h1: %s" % json.dumps(sf)[:600])
     if not up or before["l"].get("h3") != chunk:
         problems.append("h3 did not hold a lease first: %s" % before)
     if not reclaimed:
@@ -379,8 +394,9 @@ def phase_dead(redis):
     if after["l"].get("h1", 0) <= chunk:
         problems.append("h1 could not lease what h3 gave back: %s (statuses %s)"
                         % (after, statuses(outs)))
-    R.check(not problems, "fleet dead host: h3's lease (%d micro-USD) came back after the "
-            "TTL (%d s) and h1 leased it (h1 lease now %s)" % (chunk, TTL_S, after["l"].get("h1")),
+    R.check(not problems, "fleet dead host: akctl status shows 3 hosts holding the whole limit; "
+            "h3's lease (%d micro-USD) came back after the TTL (%d s) and h1 leased it (h1 lease "
+            "now %s)" % (chunk, TTL_S, after["l"].get("h1")),
             "\n".join(problems))
 
 

@@ -23,7 +23,6 @@
 
 #define PROMPT_MAX (256u * 1024)      /* privacy.save_prompts keeps at most this much */
 #define H2_PREFACE "PRI * HTTP/2.0"
-#define CUT_CHECK_MS 100               /* how often a stream looks for akctl suspend --now */
 
 struct exchange {
     bool active;                  /* a metered request went out; its response is awaited */
@@ -486,17 +485,7 @@ void econn_on_sent(struct ak_econn *c)
 
 static bool cut_requested(struct ak_econn *c)
 {
-    struct ak_ledger *l = eng.ledger;
-    struct ak_agent_flags f;
-    struct timespec ts;           /* a coarse monotonic clock: this runs on every read */
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t now = (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
-    if (!l || now < c->next_cut_check_ms)
-        return false;
-    c->next_cut_check_ms = now + CUT_CHECK_MS;
-    if (ak_ledger_agent_get(l, eng.agent, &f) == AK_OK && f.suspended && f.cut_streams)
-        return true;
-    return ak_ledger_agent_get(l, AK_AGENT_ALL, &f) == AK_OK && f.suspended && f.cut_streams;
+    return engine_cut_requested(&c->next_cut_check_ms);
 }
 
 void econn_on_read(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_rd_result *res)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/econn.h"
@@ -138,6 +139,21 @@ static void engine_atfork_child(void)
     eng.ledger_failed = false;
     eng.pid = (int)getpid();
     atomic_store(&eng.last_poke_ms, 0);
+}
+
+bool engine_cut_requested(int64_t *next_check_ms)
+{
+    struct ak_ledger *l = eng.ledger;
+    struct ak_agent_flags f;
+    struct timespec ts;           /* a coarse monotonic clock: this runs on every read */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t now = (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
+    if (!l || now < *next_check_ms)
+        return false;
+    *next_check_ms = now + CUT_CHECK_MS;
+    if (ak_ledger_agent_get(l, eng.agent, &f) == AK_OK && f.suspended && f.cut_streams)
+        return true;
+    return ak_ledger_agent_get(l, AK_AGENT_ALL, &f) == AK_OK && f.suspended && f.cut_streams;
 }
 
 static int engine_http2_native(void)

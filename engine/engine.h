@@ -47,6 +47,10 @@ const struct ak_prices *engine_prices(void);
 /* The ledger, opened on first use (NULL when it cannot be: the caller fails open or closed). */
 struct ak_ledger *engine_ledger(void);
 void engine_internal_error(const char *what);
+/* akctl suspend --now for this agent (or "*"): streams in flight are cut. Looks at the ledger
+ * at most every CUT_CHECK_MS; *next_check_ms is the caller's (per connection). */
+#define CUT_CHECK_MS 100
+bool engine_cut_requested(int64_t *next_check_ms);
 
 /* identity.c: the agent name for this process (AGENTKAVACH_AGENT, rules, default template). */
 void identity_resolve(const struct ak_config *cfg, char *agent, size_t agent_len,

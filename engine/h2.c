@@ -152,6 +152,7 @@ struct ak_h2 {
     unsigned pings_out;
     int64_t conn_win, init_win;        /* the client's send windows */
     uint64_t wu_debt;                  /* synthetic DATA the client will credit to the server */
+    int64_t next_cut_check_ms;         /* akctl suspend --now, looked for while streaming */
     struct h2_stream *streams;         /* in the order the client opened them */
     uint32_t refused[REFUSED_RING];
     size_t refused_next;
@@ -1162,6 +1163,14 @@ static void r_inject(struct ak_h2 *h)
     ak_buf_reset(&h->inj);
 }
 
+static bool streaming(const struct ak_h2 *h)
+{
+    for (const struct h2_stream *s = h->streams; s; s = s->next)
+        if (s->x.active && s->x.req.stream)
+            return true;
+    return false;
+}
+
 void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak_rd_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -1214,6 +1223,13 @@ void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak
             exchange_finish(h, s, FIN_ERROR);
         ak_buf_free(a);
         h->r_emitted = 0;
+    }
+    if (streaming(h) && engine_cut_requested(&h->next_cut_check_ms)) {
+        ak_info("HTTP/2 to %s: agent suspended with --now; the connection is cut", h->host);
+        for (struct h2_stream *s = h->streams; s; s = s->next)
+            exchange_finish(h, s, FIN_EARLY);
+        res->action = AK_RD_CUT;
+        return;
     }
     if (!changed && h->robuf.len == len && memcmp(h->robuf.data, buf, len) == 0)
         return;                   /* the app gets exactly what it read */

@@ -83,6 +83,8 @@
 #define REFUSED_RING 128               /* ids of refused streams whose frames are dropped */
 #define PROMPT_MAX (256u * 1024)
 #define SID_MASK 0x7fffffffu
+#define HBLOCK_MAX (1024u * 1024)     /* a header block larger than this is an attack (a
+                                         CONTINUATION flood): the framing counts as broken */
 
 struct hfield {
     char *name, *value;
@@ -898,7 +900,7 @@ static void w_frame(struct ak_h2 *h, const unsigned char *f, size_t n)
             w_block_done(h);
         return;
     case F_CONTINUATION:
-        if (!h->wblk.open || ak_buf_append(&h->wblk.frag, p, pl, 0) != AK_OK)
+        if (!h->wblk.open || ak_buf_append(&h->wblk.frag, p, pl, HBLOCK_MAX) != AK_OK)
             h->wbroken = true;
         else if (flags & FL_END_HEADERS)
             w_block_done(h);
@@ -1115,7 +1117,7 @@ static bool r_frame(struct ak_h2 *h, const unsigned char *f, size_t n)
             r_block_done(h);
         break;
     case F_CONTINUATION:
-        if (!h->rblk.open || ak_buf_append(&h->rblk.frag, p, pl, 0) != AK_OK)
+        if (!h->rblk.open || ak_buf_append(&h->rblk.frag, p, pl, HBLOCK_MAX) != AK_OK)
             h->rbroken = true;
         else if (flags & FL_END_HEADERS)
             r_block_done(h);

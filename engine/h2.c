@@ -40,12 +40,13 @@
  * Our synthetic HEADERS use literals without indexing: the client's table for the server's
  * blocks is untouched. A partial frame is held back only while it might be that PING ACK.
  *
+ * Frames and HPACK lists are built and taken apart by h2wire.c.
+ *
  * A client or server that breaks the framing (or HPACK) makes the connection fail closed on
  * the next write: after re-encoding began, raw client blocks could not be passed any more.
  */
 #include "engine/h2.h"
 
-#include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,49 +54,20 @@
 
 #include "core/buf.h"
 #include "engine/engine.h"
+#include "engine/h2wire.h"
 #include "engine/meter.h"
 
-#define FH_LEN 9                       /* frame header */
-#define F_DATA 0x0
-#define F_HEADERS 0x1
-#define F_PRIORITY 0x2
-#define F_RST_STREAM 0x3
-#define F_SETTINGS 0x4
-#define F_PUSH_PROMISE 0x5
-#define F_PING 0x6
-#define F_GOAWAY 0x7
-#define F_WINDOW_UPDATE 0x8
-#define F_CONTINUATION 0x9
-#define FL_END_STREAM 0x1
-#define FL_ACK 0x1
-#define FL_END_HEADERS 0x4
-#define FL_PADDED 0x8
-#define FL_PRIORITY 0x20
-#define PRIO_LEN 5
 #define SET_HEADER_TABLE_SIZE 0x1
 #define SET_INITIAL_WINDOW_SIZE 0x4
 #define SETTING_LEN 6
 #define PING_LEN 8
 #define PING_OPAQUE "AKrefuse"         /* our PING; its ACK is removed from the reads */
 #define DEFAULT_WINDOW 65535
-#define MAX_FRAME 16384                /* SETTINGS_MAX_FRAME_SIZE's floor: always allowed */
 #define FLOW_GUARD 16384               /* a held body this close to the window is released */
 #define REFUSED_RING 128               /* ids of refused streams whose frames are dropped */
 #define PROMPT_MAX (256u * 1024)
-#define SID_MASK 0x7fffffffu
 #define HBLOCK_MAX (1024u * 1024)     /* a header block larger than this is an attack (a
                                          CONTINUATION flood): the framing counts as broken */
-
-struct hfield {
-    char *name, *value;
-    size_t nlen, vlen;
-    uint8_t flags;                     /* NGHTTP2_NV_FLAG_NO_INDEX is kept on re-encoding */
-};
-
-struct hlist {
-    struct hfield *f;
-    size_t n, cap;
-};
 
 /* One header block being collected: HEADERS/PUSH_PROMISE then CONTINUATION frames. */
 struct hblock {
@@ -160,259 +132,9 @@ struct ak_h2 {
     size_t refused_next;
 };
 
-static uint32_t be24(const unsigned char *p) { return (uint32_t)p[0] << 16 | p[1] << 8 | p[2]; }
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static size_t max_body(void)
 {
     return eng.cfg && eng.cfg->max_body_bytes ? eng.cfg->max_body_bytes : AK_DEFAULT_MAX_BODY;
-}
-
-/* ---- header lists ---- */
-
-static void hlist_free(struct hlist *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->f[i].name);
-        free(l->f[i].value);
-    }
-    free(l->f);
-    memset(l, 0, sizeof *l);
-}
-
-static bool hlist_add(struct hlist *l, const nghttp2_nv *nv)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct hfield *f = realloc(l->f, cap * sizeof *f);
-        if (!f)
-            return false;
-        l->f = f;
-        l->cap = cap;
-    }
-    struct hfield *h = &l->f[l->n];
-    h->name = malloc(nv->namelen + 1);
-    h->value = malloc(nv->valuelen + 1);
-    if (!h->name || !h->value) {
-        free(h->name);
-        free(h->value);
-        return false;
-    }
-    memcpy(h->name, nv->name, nv->namelen);
-    h->name[nv->namelen] = '\0';
-    memcpy(h->value, nv->value, nv->valuelen);
-    h->value[nv->valuelen] = '\0';
-    h->nlen = nv->namelen;
-    h->vlen = nv->valuelen;
-    h->flags = nv->flags & NGHTTP2_NV_FLAG_NO_INDEX;
-    l->n++;
-    return true;
-}
-
-static const char *hlist_get(const struct hlist *l, const char *name)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->f[i].name, name) == 0)
-            return l->f[i].value;
-    return NULL;
-}
-
-/* Decodes one complete header block; false when HPACK is broken. */
-static bool hpack_inflate(nghttp2_hd_inflater *inf, const unsigned char *in, size_t len,
-                          struct hlist *out)
-{
-    static const unsigned char empty[1];
-    if (!in)
-        in = empty;               /* an empty block (no buffer yet) */
-    for (;;) {
-        nghttp2_nv nv;
-        int fl = 0;
-        ssize_t rv = nghttp2_hd_inflate_hd2(inf, &nv, &fl, in, len, 1);
-        if (rv < 0)
-            return false;
-        in += rv;
-        len -= (size_t)rv;
-        if ((fl & NGHTTP2_HD_INFLATE_EMIT) && !hlist_add(out, &nv))
-            return false;
-        if (fl & NGHTTP2_HD_INFLATE_FINAL) {
-            nghttp2_hd_inflate_end_headers(inf);
-            return true;
-        }
-        if (rv == 0 && len == 0)
-            return false;
-    }
-}
-
-/* A field that cannot be written into an HTTP/1.1 head as it is. */
-static bool field_unsafe(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
-            return true;
-    return false;
-}
-
-static bool skip_field(const char *name)
-{
-    static const char *const skip[] = { "content-length", "transfer-encoding", "connection",
-                                        "host", "expect", "keep-alive", "upgrade", NULL };
-    if (name[0] == ':')
-        return true;
-    for (int i = 0; skip[i]; i++)
-        if (strcmp(name, skip[i]) == 0)
-            return true;
-    return false;
-}
-
-/* The fields of a block as HTTP/1.1 header lines; false when one cannot be. */
-static bool head_fields(const struct hlist *l, struct ak_buf *b)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        const struct hfield *f = &l->f[i];
-        if (skip_field(f->name))
-            continue;
-        if (field_unsafe(f->name, f->nlen) || field_unsafe(f->value, f->vlen) ||
-            ak_buf_printf(b, "%s: %s\r\n", f->name, f->value) != AK_OK)
-            return false;
-    }
-    return true;
-}
-
-/* ---- frames out ---- */
-
-static enum ak_err frame_put(struct ak_buf *b, uint8_t type, uint8_t flags, uint32_t sid,
-                             const unsigned char *p, size_t n)
-{
-    unsigned char fh[FH_LEN] = {
-        (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n, type, flags,
-        (unsigned char)(sid >> 24 & 0x7f), (unsigned char)(sid >> 16), (unsigned char)(sid >> 8),
-        (unsigned char)sid,
-    };
-    enum ak_err e = ak_buf_append(b, fh, sizeof fh, 0);
-    return e == AK_OK && n ? ak_buf_append(b, p, n, 0) : e;
-}
-
-/* A header block as HEADERS (+ CONTINUATION) frames of at most MAX_FRAME bytes. */
-static enum ak_err block_put(struct ak_buf *b, uint32_t sid, uint8_t flags, const unsigned char *prio,
-                             const unsigned char *blk, size_t n)
-{
-    unsigned char first[MAX_FRAME];
-    size_t pl = prio ? PRIO_LEN : 0;
-    size_t take = n < MAX_FRAME - pl ? n : MAX_FRAME - pl;
-    if (prio)
-        memcpy(first, prio, PRIO_LEN);
-    memcpy(first + pl, blk, take);
-    uint8_t fl = (uint8_t)((flags & FL_END_STREAM) | (prio ? FL_PRIORITY : 0) |
-                           (take == n ? FL_END_HEADERS : 0));
-    enum ak_err e = frame_put(b, F_HEADERS, fl, sid, first, pl + take);
-    for (size_t off = take; e == AK_OK && off < n;) {
-        size_t k = n - off < MAX_FRAME ? n - off : MAX_FRAME;
-        e = frame_put(b, F_CONTINUATION, off + k == n ? FL_END_HEADERS : 0, sid, blk + off, k);
-        off += k;
-    }
-    return e;
-}
-
-/* Re-encodes a client block for the server (no dynamic table: see the opening comment). */
-static enum ak_err block_reencode(struct ak_h2 *h, const struct hlist *l, uint32_t sid, uint8_t flags,
-                                  const unsigned char *prio, struct ak_buf *b)
-{
-    enum ak_err e = AK_ERR_NOMEM;
-    nghttp2_nv *nva = calloc(l->n ? l->n : 1, sizeof *nva);
-    unsigned char *enc = NULL;
-    if (!nva)
-        goto out;
-    for (size_t i = 0; i < l->n; i++)
-        nva[i] = (nghttp2_nv){ (uint8_t *)l->f[i].name, (uint8_t *)l->f[i].value,
-                               l->f[i].nlen, l->f[i].vlen, l->f[i].flags };
-    size_t bound = nghttp2_hd_deflate_bound(h->def_srv, nva, l->n);
-    enc = malloc(bound ? bound : 1);
-    if (!enc)
-        goto out;
-    ssize_t n = nghttp2_hd_deflate_hd(h->def_srv, enc, bound, nva, l->n);
-    if (n < 0) {
-        e = AK_ERR_INTERNAL;
-        goto out;
-    }
-    e = block_put(b, sid, flags, prio, enc, (size_t)n);
-out:
-    free(nva);
-    free(enc);
-    return e;
-}
-
-/* HPACK integer with an N-bit prefix (RFC 7541 5.1). */
-static enum ak_err hpack_int(struct ak_buf *b, uint8_t first, int bits, size_t v)
-{
-    size_t max = ((size_t)1 << bits) - 1;
-    unsigned char tmp[16];
-    size_t k = 0;
-    if (v < max) {
-        tmp[k++] = (unsigned char)(first | v);
-    } else {
-        tmp[k++] = (unsigned char)(first | max);
-        for (v -= max; v >= 128; v >>= 7)
-            tmp[k++] = (unsigned char)(v % 128 + 128);
-        tmp[k++] = (unsigned char)v;
-    }
-    return ak_buf_append(b, tmp, k, 0);
-}
-
-static enum ak_err hpack_str(struct ak_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    enum ak_err e = hpack_int(b, 0, 7, n);   /* no Huffman */
-    return e == AK_OK ? ak_buf_append(b, s, n, 0) : e;
-}
-
-/* Literal without indexing: name from the static table (idx > 0) or given. */
-static enum ak_err hpack_lit(struct ak_buf *b, size_t idx, const char *name, const char *value)
-{
-    enum ak_err e = hpack_int(b, 0, 4, idx);
-    if (e == AK_OK && !idx)
-        e = hpack_str(b, name);
-    return e == AK_OK ? hpack_str(b, value) : e;
-}
-
-#define HPACK_STATUS 8                 /* static table: :status */
-#define HPACK_CONTENT_LENGTH 28
-#define HPACK_CONTENT_TYPE 31
-
-/* The synthetic answer to a refused stream: HEADERS and DATA, END_STREAM. */
-static enum ak_err refusal_frames(struct ak_h2 *h, uint32_t sid, const char *body, size_t blen)
-{
-    struct ak_buf blk = { 0 };
-    char clen[24];
-    snprintf(clen, sizeof clen, "%zu", blen);
-    enum ak_err e = hpack_lit(&blk, HPACK_STATUS, NULL, "429");
-    if (e == AK_OK)
-        e = hpack_lit(&blk, HPACK_CONTENT_TYPE, NULL, "application/json");
-    if (e == AK_OK)
-        e = hpack_lit(&blk, HPACK_CONTENT_LENGTH, NULL, clen);
-    if (e == AK_OK)
-        e = hpack_lit(&blk, 0, "x-should-retry", "false");
-    if (e == AK_OK)
-        e = block_put(&h->inj, sid, 0, NULL, blk.data, blk.len);
-    for (size_t off = 0; e == AK_OK && (off < blen || blen == 0);) {
-        size_t k = blen - off < MAX_FRAME ? blen - off : MAX_FRAME;
-        e = frame_put(&h->inj, F_DATA, off + k == blen ? FL_END_STREAM : 0, sid,
-                      (const unsigned char *)body + off, k);
-        off += k;
-        if (blen == 0)
-            break;
-    }
-    ak_buf_free(&blk);
-    return e;
-}
-
-static enum ak_err window_update_put(struct ak_buf *b, uint32_t sid, uint32_t inc)
-{
-    unsigned char p[4] = { (unsigned char)(inc >> 24 & 0x7f), (unsigned char)(inc >> 16),
-                           (unsigned char)(inc >> 8), (unsigned char)inc };
-    return frame_put(b, F_WINDOW_UPDATE, 0, sid, p, sizeof p);
 }
 
 /* ---- streams ---- */
@@ -554,15 +276,15 @@ static void stream_refuse(struct ak_h2 *h, struct h2_stream *s, const struct ak_
     enum ak_err e = AK_ERR_INTERNAL;
     if (body) {
         body += 4;
-        e = refusal_frames(h, s->id, body, resp.len - (size_t)(body - (const char *)resp.data));
+        e = h2w_refusal_frames(&h->inj, s->id, body, resp.len - (size_t)(body - (const char *)resp.data));
         h->wu_debt += resp.len - (size_t)(body - (const char *)resp.data);
     }
     if (e == AK_OK && s->data_bytes) {
-        e = window_update_put(&h->inj, 0, (uint32_t)s->data_bytes);
+        e = h2w_window_update_put(&h->inj, 0, (uint32_t)s->data_bytes);
         h->conn_win += (int64_t)s->data_bytes;
     }
     if (e == AK_OK)
-        e = frame_put(&h->out, F_PING, 0, 0, (const unsigned char *)PING_OPAQUE, PING_LEN);
+        e = h2w_frame_put(&h->out, F_PING, 0, 0, (const unsigned char *)PING_OPAQUE, PING_LEN);
     ak_buf_free(&resp);
     if (e != AK_OK) {
         engine_internal_error("HTTP/2 refusal could not be built");
@@ -701,17 +423,17 @@ static void w_route(struct ak_h2 *h, uint32_t sid, const unsigned char *f, size_
 /* The request head of a new stream, as HTTP/1.1. */
 static bool stream_head(struct h2_stream *s, const struct hlist *l)
 {
-    const char *m = hlist_get(l, ":method"), *path = hlist_get(l, ":path");
-    const char *auth = hlist_get(l, ":authority");
-    if (!m || !path || field_unsafe(m, strlen(m)) || field_unsafe(path, strlen(path)) ||
+    const char *m = h2w_hlist_get(l, ":method"), *path = h2w_hlist_get(l, ":path");
+    const char *auth = h2w_hlist_get(l, ":authority");
+    if (!m || !path || h2w_field_unsafe(m, strlen(m)) || h2w_field_unsafe(path, strlen(path)) ||
         strchr(m, ' ') || strchr(path, ' '))
         return false;
     if (!auth)
-        auth = hlist_get(l, "host");
-    if (!auth || field_unsafe(auth, strlen(auth)))
+        auth = h2w_hlist_get(l, "host");
+    if (!auth || h2w_field_unsafe(auth, strlen(auth)))
         auth = "";
     return ak_buf_printf(&s->head, "%s %s HTTP/1.1\r\nHost: %s\r\n", m, path, auth) == AK_OK &&
-           head_fields(l, &s->head);
+           h2w_head_fields(l, &s->head);
 }
 
 static void w_block_done(struct ak_h2 *h)
@@ -720,7 +442,7 @@ static void w_block_done(struct ak_h2 *h)
     struct hlist l = { 0 };
     struct ak_buf enc = { 0 };
     b->open = false;
-    if (!hpack_inflate(h->inf_cli, b->frag.data, b->frag.len, &l)) {
+    if (!h2w_hpack_inflate(h->inf_cli, b->frag.data, b->frag.len, &l)) {
         ak_warn("HTTP/2 to %s: the client's header block could not be decoded", h->host);
         h->wbroken = true;
         goto out;
@@ -733,13 +455,13 @@ static void w_block_done(struct ak_h2 *h)
         h->wbroken = true;
         goto out;
     }
-    if (block_reencode(h, &l, b->sid, b->flags, b->has_prio ? b->prio : NULL, &enc) != AK_OK) {
+    if (h2w_block_reencode(h->def_srv, &l, b->sid, b->flags, b->has_prio ? b->prio : NULL, &enc) != AK_OK) {
         h->wbroken = true;
         goto out;
     }
     w_route(h, b->sid, enc.data, enc.len);
     if (opening) {
-        const char *m = hlist_get(&l, ":method");
+        const char *m = h2w_hlist_get(&l, ":method");
         s->held_post = m && strcmp(m, "POST") == 0 && stream_head(s, &l);
         s->dec = s->held_post ? SD_HOLD : SD_ALLOW;
     }
@@ -749,35 +471,9 @@ static void w_block_done(struct ak_h2 *h)
             stream_decide(h, s);
     }
 out:
-    hlist_free(&l);
+    h2w_hlist_free(&l);
     ak_buf_free(&enc);
     ak_buf_reset(&b->frag);
-}
-
-/* The header block fragment of a HEADERS or PUSH_PROMISE payload (padding, priority and
- * promised id taken off); false when the lengths do not add up. */
-static bool block_fragment(uint8_t type, uint8_t flags, const unsigned char *p, size_t n,
-                           const unsigned char **frag, size_t *flen, const unsigned char **prio)
-{
-    size_t pad = 0, skip = 0;
-    if (flags & FL_PADDED) {
-        if (n < 1)
-            return false;
-        pad = p[0];
-        skip = 1;
-    }
-    *prio = NULL;
-    if (type == F_HEADERS && (flags & FL_PRIORITY)) {
-        *prio = p + skip;
-        skip += PRIO_LEN;
-    }
-    if (type == F_PUSH_PROMISE)
-        skip += 4;
-    if (skip + pad > n)
-        return false;
-    *frag = p + skip;
-    *flen = n - skip - pad;
-    return true;
 }
 
 static bool block_begin(struct hblock *b, uint8_t type, uint8_t flags, uint32_t sid,
@@ -785,7 +481,7 @@ static bool block_begin(struct hblock *b, uint8_t type, uint8_t flags, uint32_t 
 {
     const unsigned char *frag, *prio;
     size_t flen;
-    if (!sid || !block_fragment(type, flags, p, n, &frag, &flen, &prio))
+    if (!sid || !h2w_block_fragment(type, flags, p, n, &frag, &flen, &prio))
         return false;
     b->open = true;
     b->type = type;
@@ -798,35 +494,17 @@ static bool block_begin(struct hblock *b, uint8_t type, uint8_t flags, uint32_t 
     return ak_buf_append(&b->frag, frag, flen, 0) == AK_OK;
 }
 
-/* Content of a DATA payload, padding off; false when malformed. */
-static bool data_content(uint8_t flags, const unsigned char *p, size_t n,
-                         const unsigned char **c, size_t *cl)
-{
-    size_t pad = 0, skip = 0;
-    if (flags & FL_PADDED) {
-        if (n < 1)
-            return false;
-        pad = p[0];
-        skip = 1;
-    }
-    if (skip + pad > n)
-        return false;
-    *c = p + skip;
-    *cl = n - skip - pad;
-    return true;
-}
-
 static void w_data(struct ak_h2 *h, const unsigned char *f, size_t n)
 {
     uint8_t flags = f[4];
-    uint32_t sid = be32(f + 5) & SID_MASK;
+    uint32_t sid = h2w_be32(f + 5) & SID_MASK;
     size_t plen = n - FH_LEN;
     struct h2_stream *s = stream_find(h, sid);
     h->conn_win -= (int64_t)plen;
     if (sid_refused(h, sid)) {
         h->conn_win += (int64_t)plen;   /* credited back below */
-        if (plen && window_update_put(&h->inj, 0, (uint32_t)plen) == AK_OK)
-            h->pings_out += frame_put(&h->out, F_PING, 0, 0, (const unsigned char *)PING_OPAQUE,
+        if (plen && h2w_window_update_put(&h->inj, 0, (uint32_t)plen) == AK_OK)
+            h->pings_out += h2w_frame_put(&h->out, F_PING, 0, 0, (const unsigned char *)PING_OPAQUE,
                                       PING_LEN) == AK_OK;
         return;
     }
@@ -841,7 +519,7 @@ static void w_data(struct ak_h2 *h, const unsigned char *f, size_t n)
         return;
     const unsigned char *c;
     size_t cl;
-    if (!data_content(flags, f + FH_LEN, plen, &c, &cl) ||
+    if (!h2w_data_content(flags, f + FH_LEN, plen, &c, &cl) ||
         ak_buf_append(&s->body, c, cl, 0) != AK_OK) {
         h->wbroken = true;
         return;
@@ -861,10 +539,10 @@ static void w_conn_window_update(struct ak_h2 *h, const unsigned char *f, size_t
         w_emit(h, f, n);
         return;
     }
-    uint32_t inc = be32(f + FH_LEN) & SID_MASK;
+    uint32_t inc = h2w_be32(f + FH_LEN) & SID_MASK;
     uint32_t take = h->wu_debt < inc ? (uint32_t)h->wu_debt : inc;
     h->wu_debt -= take;
-    if (inc - take && window_update_put(&h->out, 0, inc - take) != AK_OK)
+    if (inc - take && h2w_window_update_put(&h->out, 0, inc - take) != AK_OK)
         h->wbroken = true;
 }
 
@@ -872,7 +550,7 @@ static void settings_each(const unsigned char *p, size_t n,
                           void (*fn)(struct ak_h2 *, uint16_t, uint32_t), struct ak_h2 *h)
 {
     for (size_t i = 0; i + SETTING_LEN <= n; i += SETTING_LEN)
-        fn(h, (uint16_t)(p[i] << 8 | p[i + 1]), be32(p + i + 2));
+        fn(h, (uint16_t)(p[i] << 8 | p[i + 1]), h2w_be32(p + i + 2));
 }
 
 /* The client's settings: the size the server's encoder may use. */
@@ -885,7 +563,7 @@ static void w_setting(struct ak_h2 *h, uint16_t id, uint32_t v)
 static void w_frame(struct ak_h2 *h, const unsigned char *f, size_t n)
 {
     uint8_t type = f[3], flags = f[4];
-    uint32_t sid = be32(f + 5) & SID_MASK;
+    uint32_t sid = h2w_be32(f + 5) & SID_MASK;
     const unsigned char *p = f + FH_LEN;
     size_t pl = n - FH_LEN;
     if (h->wblk.open && (type != F_CONTINUATION || sid != h->wblk.sid)) {
@@ -954,7 +632,7 @@ static void w_feed(struct ak_h2 *h)
         pos = k;
     }
     while (!h->wbroken && a->len - pos >= FH_LEN) {
-        size_t n = FH_LEN + be24(a->data + pos);
+        size_t n = FH_LEN + h2w_be24(a->data + pos);
         if (a->len - pos < n)
             break;
         w_frame(h, a->data + pos, n);
@@ -991,11 +669,11 @@ void h2_on_write(struct ak_h2 *h, const unsigned char *buf, size_t len, struct a
 /* The server's response head, as HTTP/1.1, for the stream's response parser. */
 static void r_head(struct ak_h2 *h, struct h2_stream *s, const struct hlist *l)
 {
-    const char *st = hlist_get(l, ":status");
+    const char *st = h2w_hlist_get(l, ":status");
     struct ak_buf head = { 0 };
     size_t used = 0;
-    if (!st || strlen(st) != 3 || field_unsafe(st, 3) ||
-        ak_buf_printf(&head, "HTTP/1.1 %s H2\r\n", st) != AK_OK || !head_fields(l, &head) ||
+    if (!st || strlen(st) != 3 || h2w_field_unsafe(st, 3) ||
+        ak_buf_printf(&head, "HTTP/1.1 %s H2\r\n", st) != AK_OK || !h2w_head_fields(l, &head) ||
         ak_buf_append(&head, "\r\n", 2, 0) != AK_OK) {
         ak_buf_free(&head);
         exchange_finish(h, s, FIN_ERROR);
@@ -1023,7 +701,7 @@ static void r_block_done(struct ak_h2 *h)
     struct hblock *b = &h->rblk;
     struct hlist l = { 0 };
     b->open = false;
-    if (!hpack_inflate(h->inf_srv, b->frag.data, b->frag.len, &l)) {
+    if (!h2w_hpack_inflate(h->inf_srv, b->frag.data, b->frag.len, &l)) {
         ak_warn("HTTP/2 from %s: the server's header block could not be decoded", h->host);
         h->rbroken = true;
         goto out;
@@ -1036,7 +714,7 @@ static void r_block_done(struct ak_h2 *h)
     if (b->flags & FL_END_STREAM)
         r_stream_end(h, s);
 out:
-    hlist_free(&l);
+    h2w_hlist_free(&l);
     ak_buf_reset(&b->frag);
 }
 
@@ -1047,7 +725,7 @@ static void r_data(struct ak_h2 *h, uint8_t flags, uint32_t sid, const unsigned 
     size_t cl, used = 0;
     if (!s)
         return;
-    if (s->x.active && data_content(flags, p, n, &c, &cl) && cl) {
+    if (s->x.active && h2w_data_content(flags, p, n, &c, &cl) && cl) {
         enum ak_resp_state st = ak_respparser_feed(s->x.rs, c, cl, &used, NULL);
         if (st == AK_RESP_ERROR)
             exchange_finish(h, s, FIN_ERROR);
@@ -1077,7 +755,7 @@ static void r_goaway(struct ak_h2 *h, const unsigned char *p, size_t n)
 {
     if (n < 4)
         return;
-    uint32_t last = be32(p) & SID_MASK;
+    uint32_t last = h2w_be32(p) & SID_MASK;
     for (struct h2_stream *s = h->streams, *nx; s; s = nx) {
         nx = s->next;
         if (s->id > last && s->fwd_open)
@@ -1089,7 +767,7 @@ static void r_window_update(struct ak_h2 *h, uint32_t sid, const unsigned char *
 {
     if (n != 4)
         return;
-    int64_t inc = be32(p) & SID_MASK;
+    int64_t inc = h2w_be32(p) & SID_MASK;
     struct h2_stream *s = sid ? stream_find(h, sid) : NULL;
     if (!sid)
         h->conn_win += inc;
@@ -1101,7 +779,7 @@ static void r_window_update(struct ak_h2 *h, uint32_t sid, const unsigned char *
 static bool r_frame(struct ak_h2 *h, const unsigned char *f, size_t n)
 {
     uint8_t type = f[3], flags = f[4];
-    uint32_t sid = be32(f + 5) & SID_MASK;
+    uint32_t sid = h2w_be32(f + 5) & SID_MASK;
     const unsigned char *p = f + FH_LEN;
     size_t pl = n - FH_LEN;
     if (h->rblk.open && (type != F_CONTINUATION || sid != h->rblk.sid)) {
@@ -1191,7 +869,7 @@ void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak
     }
     size_t pos = 0;
     while (!h->rbroken && a->len - pos >= FH_LEN) {
-        size_t n = FH_LEN + be24(a->data + pos);
+        size_t n = FH_LEN + h2w_be24(a->data + pos);
         if (a->len - pos < n)
             break;
         size_t from = pos + h->r_emitted;     /* the part the app already has is skipped */

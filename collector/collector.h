@@ -7,6 +7,7 @@
 
 #include "collector/alerts.h"
 #include "collector/exporter.h"
+#include "collector/fleet.h"
 #include "core/config.h"
 #include "core/ledger.h"
 
@@ -38,6 +39,8 @@ struct akc {
     int64_t reclaimed_ms;         /* last sweep of dead processes' reservations */
     struct akd *dash;             /* the dashboard (collector/dashboard.h); NULL = off */
     pthread_rwlock_t cfg_lock;    /* the dashboard's threads read cfg; a reload swaps it */
+    struct akc_fleet *fleet;      /* fleet budgets' leases (collector/fleet.c) */
+    int fleet_wait_ms;            /* the longest the service may sleep for them */
 };
 
 /* Takes the state_dir lock (one collector per state_dir) unless held already, opens the

@@ -167,6 +167,8 @@ int akc_run_service(struct akc *c)
         if (got_stop)
             break;
         int t = wait_ms(next_due, ak_now_ms());
+        if (c->fleet_wait_ms < t)
+            t = c->fleet_wait_ms;
         struct timespec ts = { .tv_sec = t / AK_MS_PER_S, .tv_nsec = (long)(t % AK_MS_PER_S) * AK_NS_PER_MS };
         struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
         int r = ppoll(&pfd, 1, &ts, &wait_mask);
@@ -182,6 +184,7 @@ int akc_run_service(struct akc *c)
     bool pending = false;
     int64_t next_due = 0;
     (void)akc_pass(c, true, &pending, &next_due); /* flush what can be flushed */
+    akc_fleet_stop(c->fleet, c->cfg, c->ledger, ak_now_ms()); /* give unused leases back */
     ak_info("akcollector stopped%s", pending ? " (some events wait for the next start)" : "");
     return EXIT_SUCCESS;
 }

@@ -25,6 +25,12 @@
 #define DEFAULT_OUTBOX_MAX      1000000
 #define DEFAULT_ALERT_COOLDOWN  300
 #define COLLECTOR_SOCKET_NAME   "collector.sock"
+#define DEFAULT_FLEET_PREFIX    "agentkavach:"
+#define DEFAULT_FLEET_TIMEOUT   500
+#define DEFAULT_FLEET_CHUNK     (5 * AK_MICROS_PER_USD)
+#define DEFAULT_FLEET_LOW_WATER 0.25
+#define DEFAULT_FLEET_WAIT_MS   100
+#define DEFAULT_FLEET_TTL_S     30
 
 /* ---- defaults ---- */
 
@@ -67,10 +73,17 @@ enum ak_err ak_config_defaults(struct ak_config **out)
     cfg->outbox_max_events = DEFAULT_OUTBOX_MAX;
     cfg->alert_cooldown_s = DEFAULT_ALERT_COOLDOWN;
     cfg->max_body_bytes = AK_DEFAULT_MAX_BODY;
+    cfg->ledger_wait_ms = AK_DEFAULT_LEDGER_WAIT_MS;
+    cfg->fleet.connect_timeout_ms = DEFAULT_FLEET_TIMEOUT;
+    cfg->fleet.chunk_micros = DEFAULT_FLEET_CHUNK;
+    cfg->fleet.low_water = DEFAULT_FLEET_LOW_WATER;
+    cfg->fleet.wait_ms = DEFAULT_FLEET_WAIT_MS;
+    cfg->fleet.ttl_s = DEFAULT_FLEET_TTL_S;
+    cfg->fleet.key_prefix = strdup(DEFAULT_FLEET_PREFIX);
     cfg->state_dir = strdup(AK_DEFAULT_STATE_DIR);
     cfg->identity_default = strdup(DEFAULT_IDENTITY);
     cfg->jsonl_fsync = strdup(DEFAULT_JSONL_FSYNC);
-    if (!cfg->state_dir || !cfg->identity_default || !cfg->jsonl_fsync ||
+    if (!cfg->state_dir || !cfg->identity_default || !cfg->jsonl_fsync || !cfg->fleet.key_prefix ||
         cfg_default_socket(cfg) != AK_OK) {
         ak_config_free(cfg);
         return AK_ERR_NOMEM;
@@ -246,6 +259,10 @@ void ak_config_free(struct ak_config *cfg)
     free(cfg->dashboard_listen);
     free(cfg->dashboard_token_file);
     free(cfg->dashboard_web_dir);
+    free(cfg->fleet.redis_url);
+    free(cfg->fleet.redis_password);
+    free(cfg->fleet.key_prefix);
+    free(cfg->fleet.host_id);
     free(cfg);
 }
 

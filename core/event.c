@@ -23,6 +23,8 @@
 
 #define UUID_BYTES 16
 #define USD_DECIMALS 6            /* micro-USD */
+#define JW_START_CAP 1024         /* an event without a prompt fits */
+#define JW_KEY_MAX 32             /* longest member name written */
 #define UUID_VERSION_BYTE 6
 #define UUID_VARIANT_BYTE 8
 #define UUID_VERSION_4 0x40
@@ -170,18 +172,33 @@ struct jw {
     bool ok;
 };
 
-static void jw_raw(struct jw *w, const char *s, size_t n)
+/* Appends; the buffer starts at JW_START_CAP (an event fits), so this is mostly a memcpy. */
+static inline void jw_raw(struct jw *w, const char *s, size_t n)
 {
-    if (w->ok && ak_buf_append(&w->b, s, n, 0) != AK_OK)
+    if (w->ok && w->b.len + n <= w->b.cap) {
+        memcpy(w->b.data + w->b.len, s, n);
+        w->b.len += n;
+    } else if (w->ok && ak_buf_append(&w->b, s, n, 0) != AK_OK) {
         w->ok = false;
+    }
 }
 
+/* ,"name": (or {"name": first) in one append. */
 static void jw_key(struct jw *w, const char *name)
 {
-    jw_raw(w, w->first ? "{\"" : ",\"", 2);
+    char k[JW_KEY_MAX + 4];
+    size_t n = strlen(name);
+    if (n > JW_KEY_MAX) {
+        w->ok = false;
+        return;
+    }
+    k[0] = w->first ? '{' : ',';
+    k[1] = '"';
+    memcpy(k + 2, name, n);
+    k[n + 2] = '"';
+    k[n + 3] = ':';
     w->first = false;
-    jw_raw(w, name, strlen(name));
-    jw_raw(w, "\":", 2);
+    jw_raw(w, k, n + 4);
 }
 
 /* A JSON string with the escapes RFC 8259 requires. */
@@ -278,6 +295,8 @@ char *ak_event_to_json(const struct ak_event *ev)
 {
     struct jw w = { .first = true, .ok = true };
     char ts[TS_TEXT_LEN];
+    w.b.data = malloc(JW_START_CAP);
+    w.b.cap = w.b.data ? JW_START_CAP : 0;
     ak_time_format(ev->ts_ms, ts, sizeof ts);
     jw_str(&w, "event_id", ev->event_id);
     jw_str(&w, "ts", ts);

@@ -197,15 +197,19 @@ void ak_usage_apply(enum ak_operation operation, enum ak_provider provider, cons
     r->have_usage = true;
 }
 
+/* White space as cJSON reads it (every byte up to ' ', form feed included): the byte tests,
+ * the sparse and the full parse must agree on every body (tests/fuzz/fuzz_usage.c). */
+#define USAGE_WS_MAX ' '
+
 /* After a quoted key at p[i..]: skips blanks, ':' and blanks; index of the value or n. */
 static size_t usage_value_at(const unsigned char *p, size_t n, size_t i)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     if (i >= n || p[i] != ':')
         return n;
     i++;
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     return i;
 }
@@ -358,14 +362,17 @@ bool ak_usage_scan(enum ak_operation operation, enum ak_provider provider,
 
 /* ---- the sparse parse of a reply body ---- */
 
-static const char *const sparse_keys[] = {
-    "model", "modelVersion", "usage", "usageMetadata", "type", "error", "message", "response",
+#define SPARSE_KEY(s) { s, sizeof s - 1 }
+static const struct { const char *name; size_t len; } sparse_keys[] = {
+    SPARSE_KEY("model"), SPARSE_KEY("modelVersion"), SPARSE_KEY("usage"),
+    SPARSE_KEY("usageMetadata"), SPARSE_KEY("type"), SPARSE_KEY("error"), SPARSE_KEY("message"),
+    SPARSE_KEY("response"),
 };
 
 static bool sparse_wanted(const unsigned char *k, size_t n)
 {
     for (size_t i = 0; i < AK_ARRAY_LEN(sparse_keys); i++)
-        if (strlen(sparse_keys[i]) == n && memcmp(sparse_keys[i], k, n) == 0)
+        if (sparse_keys[i].len == n && memcmp(sparse_keys[i].name, k, n) == 0)
             return true;
     return false;
 }
@@ -378,15 +385,145 @@ static size_t sparse_skip_string(const unsigned char *p, size_t n, size_t i)
             i++;
         else if (p[i] == '"')
             return i + 1;
+        else if (p[i] < ' ')
+            return n;                  /* not JSON (cJSON would cut a key at a NUL): broken */
     }
     return n;
 }
 
+
 static size_t sparse_skip_ws(const unsigned char *p, size_t n, size_t i)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     return i;
+}
+
+/* ---- wanted values, built without cJSON's parser where they are plain ----
+ * A reply's usage is a small object of small integers; cJSON's parser reads each number with
+ * strtod (and localeconv) and cost about 16 k instructions per reply. Plain values (objects of
+ * non-negative integers without exponent or fraction, short strings without escapes,
+ * true/false/null) are built here with the same cJSON nodes; anything else (arrays, fractions,
+ * escapes, deep nesting, anything malformed) is handed to cJSON_ParseWithLengthOpts from the
+ * value's first byte, so the tree and the verdict are always cJSON's own. */
+
+#define LITE_DEPTH 4                 /* nesting built here; deeper goes to cJSON */
+#define LITE_STR 256                 /* longest string built here */
+#define LITE_DIGITS 15               /* integers of up to 15 digits are exact as doubles */
+
+static cJSON *lite_value(const unsigned char *p, size_t n, size_t *i, int depth);
+
+static cJSON *lite_number(const unsigned char *p, size_t n, size_t *i)
+{
+    size_t j = *i;
+    double v = 0;
+    while (j < n && p[j] >= '0' && p[j] <= '9' && j - *i <= LITE_DIGITS)
+        v = v * 10 + (p[j++] - '0');
+    size_t len = j - *i;
+    if (len == 0 || len > LITE_DIGITS || (len > 1 && p[*i] == '0') ||
+        (j < n && (p[j] == '.' || p[j] == 'e' || p[j] == 'E' || (p[j] >= '0' && p[j] <= '9'))))
+        return NULL;
+    *i = j;
+    return cJSON_CreateNumber(v);
+}
+
+static cJSON *lite_string(const unsigned char *p, size_t n, size_t *i)
+{
+    char buf[LITE_STR];
+    size_t j = *i + 1, len = 0;
+    while (j < n && p[j] != '"' && p[j] != '\\' && p[j] >= 0x20 && len < sizeof buf - 1)
+        buf[len++] = (char)p[j++];
+    if (j >= n || p[j] != '"')
+        return NULL;
+    buf[len] = '\0';
+    *i = j + 1;
+    return cJSON_CreateString(buf);
+}
+
+static cJSON *lite_literal(const unsigned char *p, size_t n, size_t *i)
+{
+    static const struct { const char *text; int kind; } lits[] = {
+        { "true", cJSON_True }, { "false", cJSON_False }, { "null", cJSON_NULL },
+    };
+    for (size_t k = 0; k < AK_ARRAY_LEN(lits); k++) {
+        size_t l = strlen(lits[k].text);
+        if (n - *i >= l && memcmp(p + *i, lits[k].text, l) == 0) {
+            *i += l;
+            return lits[k].kind == cJSON_True ? cJSON_CreateTrue()
+                 : lits[k].kind == cJSON_False ? cJSON_CreateFalse() : cJSON_CreateNull();
+        }
+    }
+    return NULL;
+}
+
+static cJSON *lite_object(const unsigned char *p, size_t n, size_t *i, int depth)
+{
+    char key[LITE_STR];
+    size_t j = sparse_skip_ws(p, n, *i + 1);
+    cJSON *obj = cJSON_CreateObject();
+    if (obj && j < n && p[j] == '}') {
+        *i = j + 1;
+        return obj;
+    }
+    while (obj && j < n && p[j] == '"') {
+        size_t k = j + 1, len = 0;
+        while (k < n && p[k] != '"' && p[k] != '\\' && p[k] >= 0x20 && len < sizeof key - 1)
+            key[len++] = (char)p[k++];
+        key[len] = '\0';
+        j = sparse_skip_ws(p, n, k + 1);
+        if (k >= n || p[k] != '"' || j >= n || p[j] != ':')
+            break;
+        j = sparse_skip_ws(p, n, j + 1);
+        cJSON *v = lite_value(p, n, &j, depth + 1);
+        if (!v || !cJSON_AddItemToObject(obj, key, v)) {
+            cJSON_Delete(v);
+            break;
+        }
+        j = sparse_skip_ws(p, n, j);
+        if (j < n && p[j] == '}') {
+            *i = j + 1;
+            return obj;
+        }
+        if (j >= n || p[j] != ',')
+            break;
+        j = sparse_skip_ws(p, n, j + 1);
+    }
+    cJSON_Delete(obj);
+    return NULL;
+}
+
+/* The value at p[*i] (not white space); *i moves past it. NULL: not plain (or broken). */
+static cJSON *lite_value(const unsigned char *p, size_t n, size_t *i, int depth)
+{
+    if (*i >= n || depth > LITE_DEPTH)
+        return NULL;
+    unsigned char c = p[*i];
+    if (c == '{')
+        return lite_object(p, n, i, depth);
+    if (c == '"')
+        return lite_string(p, n, i);
+    if (c >= '0' && c <= '9')
+        return lite_number(p, n, i);
+    return lite_literal(p, n, i);
+}
+
+/* A wanted member's value: built here when plain, else parsed by cJSON. */
+static cJSON *sparse_value(const unsigned char *p, size_t n, size_t v, size_t *vend)
+{
+    size_t j = v;
+    cJSON *val = lite_value(p, n, &j, 0);
+    if (val) {
+        *vend = j;
+        return val;
+    }
+    const char *end = NULL;
+    val = cJSON_ParseWithLengthOpts((const char *)p + v, n - v, &end, false);
+    if (!val || !end) {
+        cJSON_Delete(val);
+        return NULL;
+    }
+    *vend = (size_t)((const unsigned char *)end - p);
+    return val;
 }
 
 cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
@@ -405,15 +542,15 @@ cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
             if (depth == 1 && expect_key && colon < n && p[colon] == ':' &&
                 sparse_wanted(p + i + 1, end - i - 2)) {
                 char key[16];
-                const char *vend = NULL;
+                size_t vend = 0;
                 ak_str_copy_n(key, sizeof key, (const char *)p + i + 1, end - i - 2);
                 size_t v = sparse_skip_ws(p, n, colon + 1);
-                cJSON *val = cJSON_ParseWithLengthOpts((const char *)p + v, n - v, &vend, false);
-                if (!val || !vend || !cJSON_AddItemToObject(root, key, val)) {
+                cJSON *val = sparse_value(p, n, v, &vend);
+                if (!val || !cJSON_AddItemToObject(root, key, val)) {
                     cJSON_Delete(val);
                     goto broken;
                 }
-                i = (size_t)((const unsigned char *)vend - p);
+                i = vend;
                 expect_key = false;
                 continue;
             }
@@ -421,7 +558,7 @@ cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
             expect_key = false;
             continue;
         }
-        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+        if (ch <= USAGE_WS_MAX) {
             i++;                       /* white space changes nothing */
             continue;
         }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/usage.h"
@@ -56,6 +57,47 @@ static void test_malformed_is_refused(void **state)
     assert_non_null(r);
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "usage")));
     cJSON_Delete(r);
+}
+
+/* The values the sparse parse builds itself are the trees cJSON would build, and whatever it
+ * does not build (fractions, exponents, escapes, arrays, deep nesting, long or odd numbers) is
+ * cJSON's own parse: printed back, each value equals cJSON_Parse of its text. */
+static void test_wanted_values_equal_cjson(void **state)
+{
+    (void)state;
+    static const char *const values[] = {
+        "{\"prompt_tokens\":25,\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":0},"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0}}",
+        "{}", "{ \"a\" : 1 , \"b\" :\n{ } }", "\"gpt-4o-mini-2024-07-18\"", "\"\"", "null", "true",
+        "false", "0", "123456789012345", "1234567890123456789", "1.5", "2e3", "-4", "007",
+        "{\"a\":1.25}", "\"esc\\\"aped\\u00e9\"", "[1,2,{\"a\":3}]", "{\"a\":[]}",
+        "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":1}}}}}}", "{\"dup\":1,\"dup\":2}",
+        "{\"a\":1,\"a b\":\"x y\"}",
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "{\"id\":\"x\",\"usage\": %s ,\"model\":\"m\"}", values[i]);
+        cJSON *r = sparse(body), *want = cJSON_Parse(values[i]);
+        assert_non_null(r);
+        assert_non_null(want);
+        char *got_s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "usage"));
+        char *want_s = cJSON_PrintUnformatted(want);
+        if (!got_s || strcmp(got_s, want_s) != 0)
+            fail_msg("value %zu: got %s, want %s", i, got_s ? got_s : "(none)", want_s);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(r, "model")->valuestring, "m");
+        cJSON_free(got_s);
+        cJSON_free(want_s);
+        cJSON_Delete(want);
+        cJSON_Delete(r);
+    }
+    /* broken values are refused, however far the builder got */
+    static const char *const bad[] = {
+        "{\"usage\":{\"a\":1,}}", "{\"usage\":{\"a\" 1}}", "{\"usage\":{\"a\":01x}}",
+        "{\"usage\":\"open}", "{\"usage\":{\"a\":1}", "{\"usage\":tru}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (sparse(bad[i]))
+            fail_msg("accepted %s", bad[i]);
 }
 
 /* ---- ak_usage_scan against a reference made of plain byte searches (the code it replaced) */
@@ -170,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_values_that_look_like_keys),
         cmocka_unit_test(test_malformed_is_refused),
         cmocka_unit_test(test_scan_matches_byte_search),
+        cmocka_unit_test(test_wanted_values_equal_cjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

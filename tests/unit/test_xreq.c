@@ -295,8 +295,8 @@ static void test_keepalive_pass_then_hold(void **state)
 }
 
 /* One connection, three requests: the key changes in the second and changes back in the
- * third; each request carries its own key's fingerprint (the per-connection cache never
- * serves a stale one), and a request without a key has none. */
+ * third; each request carries its own key's fingerprint (the key cache never serves a stale
+ * one), a request without a key has none, and a second connection gets its own key's. */
 static void test_keepalive_key_changes(void **state)
 {
     (void)state;
@@ -323,6 +323,22 @@ static void test_keepalive_key_changes(void **state)
     fp_of(keys[0], a);
     fp_of(keys[1], b);
     assert_string_not_equal(a, b);
+    /* interleaved connections of one thread */
+    struct ak_reqparser *q = ak_reqparser_new(AK_PROV_OPENAI, MAX_BODY);
+    for (size_t i = 0; i < 3; i++) {
+        struct ak_reqparser *r = i % 2 ? q : p;
+        char head[256], fp[13];
+        snprintf(head, sizeof head, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com"
+                 "\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n", keys[i % 2]);
+        size_t len, c = 0;
+        char *msg = wu_http_cl(head, chat_body, &len);
+        ak_reqparser_reset(r);
+        assert_int_equal(ak_reqparser_feed(r, (const unsigned char *)msg, len, &c), AK_REQ_DONE);
+        fp_of(keys[i % 2], fp);
+        assert_string_equal(ak_reqparser_request(r)->key_fp, fp);
+        free(msg);
+    }
+    ak_reqparser_free(q);
     ak_reqparser_free(p);
 }
 

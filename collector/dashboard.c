@@ -278,6 +278,8 @@ static enum MHD_Result route_api(struct akd_req *r)
         return akd_api_report(r);
     if (get && strcmp(rest, "health") == 0)
         return akd_api_health(r);
+    if (get && strcmp(rest, "fleet") == 0)
+        return akd_api_fleet(r);
     if (get && strcmp(rest, "stream") == 0)
         return akd_api_stream(r);
     if (post && (strncmp(rest, "agents/", strlen("agents/")) == 0 ||

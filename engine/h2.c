@@ -263,21 +263,22 @@ static char *prompt_copy(struct ak_reqparser *p)
     return c;
 }
 
-/* Refuses stream s: the client gets the synthetic answer (on its next read, which our PING
- * provokes), credit for the DATA it sent, and the server never hears of the stream. */
-static void stream_refuse(struct ak_h2 *h, struct h2_stream *s, const struct ak_xreq *rq,
-                          const struct enforce_result *er)
+/* Answers stream s with the provider's 429 carrying `message` (on the client's next read,
+ * which our PING provokes), credits the DATA the client sent on it, and forgets it: the
+ * server never hears of the stream. false when it could not be built (the connection is
+ * then failed closed). */
+static bool stream_answer(struct ak_h2 *h, struct h2_stream *s, const char *message, bool json_array)
 {
     struct ak_buf resp = { 0 };
-    bool json_array = h->prov == AK_PROV_GEMINI && rq->stream && !strstr(rq->target, "alt=sse");
     const char *body = NULL;
-    if (ak_refusal_build(h->prov, er->reason, json_array, &resp) == AK_OK)
+    if (ak_refusal_build(h->prov, message, json_array, &resp) == AK_OK)
         body = memmem(resp.data, resp.len, "\r\n\r\n", 4);
     enum ak_err e = AK_ERR_INTERNAL;
     if (body) {
         body += 4;
-        e = h2w_refusal_frames(&h->inj, s->id, body, resp.len - (size_t)(body - (const char *)resp.data));
-        h->wu_debt += resp.len - (size_t)(body - (const char *)resp.data);
+        size_t blen = resp.len - (size_t)(body - (const char *)resp.data);
+        e = h2w_refusal_frames(&h->inj, s->id, body, blen);
+        h->wu_debt += blen;
     }
     if (e == AK_OK && s->data_bytes) {
         e = h2w_window_update_put(&h->inj, 0, (uint32_t)s->data_bytes);
@@ -289,17 +290,27 @@ static void stream_refuse(struct ak_h2 *h, struct h2_stream *s, const struct ak_
     if (e != AK_OK) {
         engine_internal_error("HTTP/2 refusal could not be built");
         h->wbroken = true;
-        return;
+        return false;
     }
     h->pings_out++;
+    h->refused[h->refused_next++ % REFUSED_RING] = s->id;
+    stream_unlink_free(h, s);
+    return true;
+}
+
+/* A call enforce refused: answered on its stream and recorded. */
+static void stream_refuse(struct ak_h2 *h, struct h2_stream *s, const struct ak_xreq *rq,
+                          const struct enforce_result *er)
+{
+    bool json_array = h->prov == AK_PROV_GEMINI && rq->stream && !strstr(rq->target, "alt=sse");
+    if (!stream_answer(h, s, er->reason, json_array))
+        return;
     struct meter_call m = {
         .host = h->host, .provider = h->prov, .req = rq, .resp = NULL, .t0_ms = ak_now_ms(),
         .decision = er->decision, .reason = er->reason, .complete = true,
     };
     meter_record(&m);
     ak_info("refused an HTTP/2 call to %s for agent '%s': %s", h->host, eng.agent, er->reason);
-    h->refused[h->refused_next++ % REFUSED_RING] = s->id;
-    stream_unlink_free(h, s);
 }
 
 /* An LLM call that goes out unchecked: recorded as unmetered with the reason, its cost still
@@ -460,6 +471,15 @@ static void w_block_done(struct ak_h2 *h)
         goto out;
     }
     w_route(h, b->sid, enc.data, enc.len);
+    if (opening && h2w_hlist_get(&l, ":protocol")) {
+        /* extended CONNECT (RFC 8441: WebSocket over HTTP/2) is not metered: refused, so the
+         * client falls back to HTTPS (DESIGN.md: never passed through unmetered) */
+        ak_info("HTTP/2 extended CONNECT (%s) to %s refused: not metered",
+                h2w_hlist_get(&l, ":protocol"), h->host);
+        stream_answer(h, s, "agentkavach: WebSocket over HTTP/2 to LLM hosts is not metered; "
+                      "use HTTPS", false);
+        goto out;
+    }
     if (opening) {
         const char *m = h2w_hlist_get(&l, ":method");
         s->held_post = m && strcmp(m, "POST") == 0 && stream_head(s, &l);

@@ -534,6 +534,37 @@ static void test_get_and_garbage(void **state)
     conv_close(&v);
 }
 
+/* WebSocket over HTTP/2 (extended CONNECT) is answered 429 on its stream, never forwarded. */
+static void test_extended_connect_refused(void **state)
+{
+    struct conv v;
+    conv_open(&v);
+    struct ak_buf in = { 0 }, srv = { 0 };
+    ak_buf_append(&in, H2_PREFACE_STR, H2_PREFACE_LEN, 0);
+    settings(&in);
+    nghttp2_nv nv[] = { NV(":method", "CONNECT"), NV(":protocol", "websocket"), NV(":scheme", "https"),
+                        NV(":authority", "api.openai.com"), NV(":path", "/v1/realtime") };
+    unsigned char blk[256];
+    frame(&in, 0x1, 0x4, 1, blk, encode(v.cdef, nv, 5, blk, sizeof blk));
+    client_write(v.c, &in, WHOLE, &v.wire);
+    struct seen s[SEEN_MAX];
+    size_t n = frames_read(&v.wire, H2_PREFACE_LEN, v.sinf, s, SEEN_MAX);
+    assert_null(find(s, n, 0x1, 1));
+    const struct seen *ping = find(s, n, 0x6, 0);
+    assert_non_null(ping);
+    settings(&srv);
+    frame(&srv, 0x6, 0x1, 0, ping->text, 8);
+    server_read(v.c, &srv, WHOLE, &v.app);
+    size_t m = frames_read(&v.app, 0, v.cinf, s, SEEN_MAX);
+    const struct seen *r1 = find(s, m, 0x1, 1);
+    assert_non_null(r1);
+    assert_non_null(memmem(r1->text, r1->len, ":status: 429\n", 12));
+    assert_non_null(find(s, m, 0x0, 1));
+    ak_buf_free(&in);
+    ak_buf_free(&srv);
+    conv_close(&v);
+}
+
 /* akctl suspend --now while a stream is in flight: the connection is cut (AK_RD_CUT). */
 static void test_suspend_now_cuts(void **state)
 {
@@ -579,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_goaway),
         cmocka_unit_test(test_flow_guard),
         cmocka_unit_test(test_get_and_garbage),
+        cmocka_unit_test(test_extended_connect_refused),
         cmocka_unit_test(test_suspend_now_cuts),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

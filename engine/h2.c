@@ -40,6 +40,14 @@
  * Our synthetic HEADERS use literals without indexing: the client's table for the server's
  * blocks is untouched. A partial frame is held back only while it might be that PING ACK.
  *
+ * Also: RST_STREAM from either side ends that stream's exchange (a held stream the client
+ * resets was never sent: nothing recorded); GOAWAY forgets the streams above its last id (never
+ * processed; the client retries them elsewhere); akctl suspend --now cuts the connection while
+ * a stream is in flight; WebSocket over HTTP/2 (extended CONNECT) is refused on its stream.
+ * Not done: the include_usage rewrite of econn.c (an OpenAI stream that did not ask for usage
+ * is recorded as an estimate over HTTP/2; a rewrite would need the DATA re-framed with
+ * padding so that flow control stays in step).
+ *
  * Frames and HPACK lists are built and taken apart by h2wire.c.
  *
  * A client or server that breaks the framing (or HPACK) makes the connection fail closed on

@@ -265,22 +265,35 @@ H2_CLIENT = textwrap.dedent('''
 
 
 def test_h2_prior_knowledge():
-    """HTTP/2 is not parsed yet: a client that speaks h2 to an LLM host without negotiating it
-    (prior knowledge) is failed closed; its preface never leaves the process."""
+    """A client that speaks h2 to an LLM host without negotiating it (prior knowledge): under
+    `http2: downgrade` it is failed closed and its preface never leaves the process; under
+    `http2: native` (the default) the shim follows it to the server (tests/integration/
+    h2check.py checks what it meters)."""
     before = h2_prefaces()
     plain = subprocess.run([PY, "-c", H2_CLIENT], capture_output=True, text=True, timeout=TIMEOUT_S)
     reached = h2_prefaces() - before
     check(reached == 1 and "sent" in plain.stdout,
           "h2 prior knowledge without the shim: the preface reaches the server (rig)",
           (reached, plain.stdout, plain.stderr[-300:]))
-    before = h2_prefaces()
-    proc = subprocess.run([PY, "-c", H2_CLIENT], capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env=dict(os.environ, LD_PRELOAD=SHIM, AGENTKAVACH_AGENT="h2",
-                                   AGENTKAVACH_STATE_DIR=tempfile.mkdtemp(dir=os.environ.get("AK_TMP"))))
-    sent = h2_prefaces() - before
-    check("refused" in proc.stdout and sent == 0,
-          "h2 prior knowledge with the shim: the connection fails closed, nothing is sent",
-          (proc.stdout, sent, proc.stderr[-300:]))
+    for mode in ("downgrade", "native"):
+        work = tempfile.mkdtemp(dir=os.environ.get("AK_TMP"))
+        config = os.path.join(work, "agentkavach.yaml")
+        with open(config, "w") as f:
+            f.write("version: 1\nstate_dir: %s\nhttp2: %s\n" % (os.path.join(work, "state"), mode))
+        before = h2_prefaces()
+        proc = subprocess.run([PY, "-c", H2_CLIENT], capture_output=True, text=True,
+                              timeout=TIMEOUT_S,
+                              env=dict(os.environ, LD_PRELOAD=SHIM, AGENTKAVACH_AGENT="h2",
+                                       AGENTKAVACH_CONFIG=config))
+        sent = h2_prefaces() - before
+        if mode == "downgrade":
+            check("refused" in proc.stdout and sent == 0,
+                  "h2 prior knowledge with the shim (http2: downgrade): the connection fails "
+                  "closed, nothing is sent", (proc.stdout, sent, proc.stderr[-300:]))
+        else:
+            check("sent" in proc.stdout and sent == 1,
+                  "h2 prior knowledge with the shim (http2: native): the preface reaches the "
+                  "server", (proc.stdout, sent, proc.stderr[-300:]))
 
 
 def main():

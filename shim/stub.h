@@ -88,6 +88,7 @@ void stub_fd_leave(void);
 /* A socket fd for s that is still the one bound (SSL_get_fd first); -1 when none. */
 int stub_fd_socket(struct sconn *c, SSL *s, const void *ra);
 void stub_fd_forget(const SSL *s);
+void stub_fd_atfork_child(void);          /* called from the connection table's atfork */
 
 /* ---- the engine (stub_engine.c) ---- */
 const struct ak_engine_api *stub_engine(void);              /* NULL: not loaded / failed */

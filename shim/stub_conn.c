@@ -62,6 +62,7 @@ static void tab_child(void)
         pthread_mutex_init(&tab.b[i].lock, NULL);
     pthread_mutex_init(&tab.h2_lock, NULL);
     stub_sym_atfork_child();
+    stub_fd_atfork_child();
     const struct ak_engine_api *e = stub_engine();
     if (e)
         e->atfork_child();

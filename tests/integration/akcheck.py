@@ -36,6 +36,10 @@ AK_ROOT = os.environ.get("AK_ROOT") or os.path.abspath(os.path.join(HERE, "..", 
 AK_BUILD = os.environ.get("AK_BUILD") or os.path.join(AK_ROOT, "build")
 AK_TMP = os.environ.get("AK_TMP") or tempfile.gettempdir()
 SHIM = os.path.join(AK_BUILD, "libakshim.so")
+# AK_SAN_PRELOAD (the sanitizer runtime, set by .ci/run for the sanitizer build): the engine is
+# built with ASan/UBSan there, and their runtime must come first in every preload list.
+if os.environ.get("AK_SAN_PRELOAD"):
+    SHIM = os.environ["AK_SAN_PRELOAD"] + ":" + SHIM
 AKCTL = os.path.join(AK_BUILD, "akctl")
 PRICES = os.path.join(AK_ROOT, "pricing", "prices.yaml")
 RUN_TIMEOUT_S = 40

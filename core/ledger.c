@@ -762,3 +762,46 @@ enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char 
     struct meta_ctx c = { .key = key, .val = val };
     return ledger_write(l, meta_put_fn, &c);
 }
+
+/* Every meta key under a prefix, copied in one read transaction and handed over outside it. */
+#define META_VAL_MAX 256
+
+struct meta_item { char key[LEDGER_NAME_MAX + 1]; char val[META_VAL_MAX]; };
+struct meta_each_ctx { const char *prefix; struct meta_item *items; size_t n, cap; };
+
+static enum ak_err meta_each_visit(struct ak_ledger *l, const MDB_val *key, const MDB_val *data,
+                                   void *vctx)
+{
+    struct meta_each_ctx *c = vctx;
+    size_t pl = strlen(c->prefix);
+    if (key->mv_size < pl || key->mv_size > LEDGER_NAME_MAX || memcmp(key->mv_data, c->prefix, pl) != 0)
+        return AK_OK;
+    enum ak_err err = ledger_grow((void **)&c->items, &c->cap, c->n, sizeof *c->items);
+    if (err != AK_OK)
+        return err;
+    struct meta_item *it = &c->items[c->n++];
+    memcpy(it->key, key->mv_data, key->mv_size);
+    it->key[key->mv_size] = '\0';
+    size_t vl = data->mv_size < META_VAL_MAX - 1 ? data->mv_size : META_VAL_MAX - 1;
+    memcpy(it->val, data->mv_data, vl);
+    it->val[vl] = '\0';
+    return AK_OK;
+}
+
+static enum ak_err meta_each_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    ((struct meta_each_ctx *)vctx)->n = 0;
+    return ledger_db_each(l, txn, l->db_meta, meta_each_visit, vctx);
+}
+
+enum ak_err ak_ledger_meta_each(struct ak_ledger *l, const char *prefix, ak_meta_iter_fn fn, void *ud)
+{
+    if (!fn || !prefix || !prefix[0] || strncmp(prefix, LEDGER_META_PREFIX, strlen(LEDGER_META_PREFIX)) == 0)
+        return AK_ERR_INVAL;
+    struct meta_each_ctx c = { .prefix = prefix };
+    enum ak_err err = ledger_read(l, meta_each_fn, &c);
+    for (size_t i = 0; err == AK_OK && i < c.n; i++)
+        fn(c.items[i].key, c.items[i].val, ud);
+    free(c.items);
+    return err;
+}

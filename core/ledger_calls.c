@@ -73,19 +73,23 @@ static bool budget_refs_ok(const struct ak_budget_ref *b, size_t n)
 static enum ak_err budget_read(struct ak_ledger *l, MDB_txn *txn, const MDB_val *key,
                                struct ledger_budget_rec *rec)
 {
-    enum ak_err err = ledger_rec_get(l, txn, l->db_budgets, "budgets", key, rec, sizeof *rec);
-    if (err == AK_ERR_NOTFOUND) {
-        memset(rec, 0, sizeof *rec);
-        rec->version = LEDGER_REC_VERSION;
+    MDB_val data;
+    int rc = mdb_get(txn, l->db_budgets, (MDB_val *)key, &data);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return ledger_mdb_fail(l, rc, "budgets");
+    if (rc == 0 && ledger_budget_decode(&data, rec))
         return AK_OK;
-    }
-    return err;
+    if (rc == 0)
+        ledger_corrupt(l, "budgets", key);
+    memset(rec, 0, sizeof *rec);
+    rec->version = LEDGER_REC_VERSION;
+    return AK_OK;
 }
 
 static enum ak_err budget_write(struct ak_ledger *l, MDB_txn *txn, const MDB_val *key,
                                 const struct ledger_budget_rec *rec)
 {
-    MDB_val data = { .mv_size = sizeof *rec, .mv_data = (void *)rec };
+    MDB_val data = { .mv_size = ledger_budget_size(rec), .mv_data = (void *)rec };
     int rc = mdb_put(txn, l->db_budgets, (MDB_val *)key, &data, 0);
     return rc ? ledger_mdb_fail(l, rc, "write budget") : AK_OK;
 }
@@ -215,8 +219,10 @@ static enum ak_err reserve_check(struct ak_ledger *l, MDB_txn *txn, struct reser
         enum ak_err err = budget_read(l, txn, &k.val, &rec);
         if (err != AK_OK)
             return err;
-        bool money = b->limit_micros >= 0 &&
-                     sat_add(sat_add(rec.spent, rec.reserved), r->amount_micros) > b->limit_micros;
+        bool money = b->fleet ? ledger_fleet_over(b, i, &rec, r, c->res)
+                              : b->limit_micros >= 0 &&
+                                sat_add(sat_add(rec.spent, rec.reserved), r->amount_micros) >
+                                    b->limit_micros;
         bool calls = b->max_calls > 0 && sat_add(rec.calls, rec.reserved_calls) >= b->max_calls;
         if (!money && !calls)
             continue;
@@ -612,12 +618,11 @@ static bool budget_item_parse(const MDB_val *key, const MDB_val *data, struct bu
     if (!nul || nul == k + 1 || (size_t)(nul - (k + 1)) > LEDGER_NAME_MAX)
         return false;
     size_t plen = key->mv_size - (size_t)(nul + 1 - k);
-    if (plen == 0 || plen >= sizeof period || data->mv_size != sizeof *rec)
+    if (plen == 0 || plen >= sizeof period || !ledger_budget_decode(data, rec))
         return false;
     memcpy(period, nul + 1, plen);
     period[plen] = '\0';
-    memcpy(rec, data->mv_data, sizeof *rec);
-    if (rec->version != LEDGER_REC_VERSION || !period_from_key(period, &it->type, &start))
+    if (!period_from_key(period, &it->type, &start))
         return false;
     it->scope = k[0] == LEDGER_SCOPE_SHARED ? AK_SCOPE_SHARED : AK_SCOPE_AGENT;
     memcpy(it->name, k + 1, (size_t)(nul - (k + 1)));
@@ -685,4 +690,27 @@ enum ak_err ledger_budgets_zero_agent(struct ak_ledger *l, MDB_txn *txn, const c
             return err;
     }
     return AK_OK;
+}
+
+/* ---- for ledger_fleet.c ---- */
+
+bool ledger_budget_refs_ok(const struct ak_budget_ref *b, size_t n)
+{
+    return budget_refs_ok(b, n);
+}
+
+enum ak_err ledger_budget_get_rec(struct ak_ledger *l, MDB_txn *txn, const struct ak_budget_ref *b,
+                                  int64_t now_ms, struct ledger_budget_rec *rec)
+{
+    struct budget_key k;
+    budget_key_now(&k, b, now_ms);
+    return budget_read(l, txn, &k.val, rec);
+}
+
+enum ak_err ledger_budget_put_rec(struct ak_ledger *l, MDB_txn *txn, const struct ak_budget_ref *b,
+                                  int64_t now_ms, const struct ledger_budget_rec *rec)
+{
+    struct budget_key k;
+    budget_key_now(&k, b, now_ms);
+    return budget_write(l, txn, &k.val, rec);
 }

@@ -9,7 +9,7 @@
  *
  *   budgets       key  scope byte ('a' agent, 's' shared) + name + '\0' + period key
  *                      ("2026-11-22" | "2026-11" | "total", no trailing NUL)
- *                 val  struct ledger_budget_rec (40 bytes)
+ *                 val  struct ledger_budget_rec (40 bytes; 72 for a fleet budget: the lease)
  *   agents        key  agent name (no NUL)          val struct ledger_agent_rec
  *   reservations  key  uint64 res_id (INTEGERKEY)   val struct ledger_res_hdr, then
  *                      n_budgets x { uint16 len; budget key bytes }
@@ -27,6 +27,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* How every process opens the environment (LMDB forbids mixing; core/ledger.c says why). */
@@ -46,12 +47,21 @@
 #define LEDGER_META_EVENT_SEQ "ledger.event_seq"
 #define LEDGER_META_PREFIX "ledger."
 
+/* A host budget's record is the short layout (the first 40 bytes, as before fleets existed:
+ * an engine still loaded from an older build reads it unchanged); a fleet-scoped budget's is
+ * the long one (72 bytes), whose tail is this host's lease (ledger_fleet.c). */
 struct ledger_budget_rec {
     uint8_t version;
     uint8_t type;                 /* enum ak_period_type */
-    uint8_t pad[6];
+    uint8_t fleet_down;           /* fleet: the collector could not reach Redis at its last try */
+    uint8_t pad[5];
     int64_t spent, reserved, calls, reserved_calls;
+    int64_t leased;               /* fleet: lease granted to this host this period, spent included */
+    int64_t lease_until_ms;       /* fleet: the lease holds until then; 0 = never synced */
+    int64_t fleet_free;           /* fleet: the fleet's unleased remainder at the last sync */
+    int64_t want;                 /* fleet: a call waits for a lease of at least this */
 };
+#define LEDGER_BUDGET_SHORT_SIZE offsetof(struct ledger_budget_rec, leased)
 
 struct ledger_agent_rec {
     uint8_t version;
@@ -167,6 +177,21 @@ MDB_val ledger_text_val(const char *s);
 enum ak_err ledger_budgets_zero_agent(struct ak_ledger *l, MDB_txn *txn, const char *agent,
                                       int64_t now_ms);
 
+/* Budget records (ledger_fleet.c): decoding either layout (false: neither, or a bad version)
+ * and the size to write (short unless a fleet field is set). */
+bool ledger_budget_decode(const MDB_val *data, struct ledger_budget_rec *rec);
+size_t ledger_budget_size(const struct ledger_budget_rec *rec);
+/* The fleet part of reserve_check (ledger_calls.c): true when the call does not fit this
+ * host's lease of fleet budget b (index i); fills res's fleet fields. */
+bool ledger_fleet_over(const struct ak_budget_ref *b, size_t i,
+                       const struct ledger_budget_rec *rec, const struct ak_reserve *r,
+                       struct ak_reserve_result *res);
+/* Budget records by reference and period (ledger_calls.c), for ledger_fleet.c. */
+enum ak_err ledger_budget_get_rec(struct ak_ledger *l, MDB_txn *txn, const struct ak_budget_ref *b,
+                                  int64_t now_ms, struct ledger_budget_rec *rec);
+enum ak_err ledger_budget_put_rec(struct ak_ledger *l, MDB_txn *txn, const struct ak_budget_ref *b,
+                                  int64_t now_ms, const struct ledger_budget_rec *rec);
+bool ledger_budget_refs_ok(const struct ak_budget_ref *b, size_t n);
 
 /* Events (ledger_events.c): the slowest cursor (0 and *any=false when there is none), the
  * first/last stored seq, and the map-full space maker. */

@@ -66,7 +66,7 @@ struct ak_econn *econn_new(const char *host, int port, int provider)
     struct ak_econn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    snprintf(c->host, sizeof c->host, "%s", host);
+    ak_str_copy(c->host, sizeof c->host, host);
     c->prov = (enum ak_provider)provider;
     c->rq = ak_reqparser_new(c->prov, max_body());
     if (!c->rq) {
@@ -91,7 +91,7 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
     const struct ak_xresp *r = ak_respparser_result(x->rs);
     enum ak_decision dec = x->decision;
     char reason[AK_EV_REASON];
-    snprintf(reason, sizeof reason, "%s", x->reason);
+    ak_str_copy(reason, sizeof reason, x->reason);
     if ((r->unparseable || how == FIN_ERROR) && !r->have_usage) {
         dec = AK_DEC_UNMETERED;   /* why the call was not checked, if it was not, comes first */
         const char *why = r->reason[0] ? r->reason : "reply not understood";
@@ -104,12 +104,12 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
         reason[k + w] = '\0';
     } else if (!complete && r->status == 0) {
         dec = AK_DEC_UNMETERED;   /* not even a status line: what was spent is unknown */
-        snprintf(reason, sizeof reason, "the connection ended before a reply");
+        ak_str_copy(reason, sizeof reason, "the connection ended before a reply");
     } else if (!complete && !r->head_done) {
         dec = AK_DEC_UNMETERED;   /* the head was cut (the client gave up on it, e.g.) */
-        snprintf(reason, sizeof reason, "the connection ended inside the reply's head");
+        ak_str_copy(reason, sizeof reason, "the connection ended inside the reply's head");
     } else if (!complete && !r->have_usage && !reason[0]) {
-        snprintf(reason, sizeof reason, "%s", x->req.stream ? "stream ended early" : "reply ended early");
+        ak_str_copy(reason, sizeof reason, x->req.stream ? "stream ended early" : "reply ended early");
     }
     struct meter_call m = {
         .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,

@@ -50,6 +50,7 @@ static int engine_load_config(void)
 static int engine_init(void)
 {
     ak_log_init();
+    ak_time_pin_env();
     if (engine_load_config() != 0)
         return -1;
     if (eng.cfg->mode == AK_MODE_OFF) {

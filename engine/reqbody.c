@@ -63,7 +63,7 @@ static int64_t rb_int(const cJSON *obj, const char *key)
 static void rb_copy_string(const cJSON *v, char *out, size_t outlen)
 {
     if (cJSON_IsString(v) && v->valuestring[0])
-        snprintf(out, outlen, "%s", v->valuestring);
+        ak_str_copy(out, outlen, v->valuestring);
 }
 
 static void rb_limits(const cJSON *root, struct ak_xreq *req)

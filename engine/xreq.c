@@ -53,6 +53,11 @@ struct ak_reqparser {
     char reason[XREQ_REASON];
 };
 
+/* The thread's last API key: its FNV-1a hash and length (never the key) and its fingerprint,
+ * so that a keep-alive connection, and a client that opens a connection per call (Python's
+ * urllib), hash SHA-256 once per key rather than once per request. */
+static _Thread_local struct { uint64_t hash; size_t len; char fp[13]; } key_cache;
+
 static void xreq_pass(struct ak_reqparser *p, const char *why)
 {
     if (p->mode != XR_HOLD)
@@ -73,10 +78,19 @@ static void xreq_trim(const char **v, size_t *n)
         (*n)--;
 }
 
+static uint64_t xreq_hash(const unsigned char *d, size_t n);
+
 static void xreq_key(struct ak_reqparser *p, const char *key, size_t len)
 {
-    if (!p->req.key_fp[0] && len)
-        ak_key_fingerprint(key, len, p->req.key_fp);
+    if (p->req.key_fp[0] || !len)
+        return;
+    uint64_t h = xreq_hash((const unsigned char *)key, len);
+    if (!key_cache.fp[0] || key_cache.hash != h || key_cache.len != len) {
+        ak_key_fingerprint(key, len, key_cache.fp);
+        key_cache.hash = h;
+        key_cache.len = len;
+    }
+    memcpy(p->req.key_fp, key_cache.fp, sizeof p->req.key_fp);
 }
 
 static void xreq_header(void *ud, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -221,7 +235,7 @@ static int xreq_on_headers_complete(http_parser *hp)
     ak_hdr_flush(&p->hdr, xreq_header, p);
     if (hp->http_major != 1 || hp->upgrade)
         return -1;                     /* not HTTP/1.1 any more: pass the connection */
-    snprintf(p->req.method, sizeof p->req.method, "%s", http_method_str(hp->method));
+    ak_str_copy(p->req.method, sizeof p->req.method, http_method_str(hp->method));
     p->req.head_only = hp->method == HTTP_HEAD;
     xreq_query_key(p);
     if (hp->method != HTTP_POST) {

@@ -100,8 +100,11 @@ static bool xr_usage_only(const cJSON *root)
 static bool xr_payload(struct ak_respparser *p, const unsigned char *d, size_t n)
 {
     bool usage_only = false;
-    p->res.streamed_text_bytes += ak_usage_text_bytes(p->req.operation, p->provider, d, n);
-    if (!ak_usage_worth_parsing(d, n, p->res.model[0] == '\0'))
+    int64_t text = 0;
+    bool worth = ak_usage_scan(p->req.operation, p->provider, d, n, p->res.model[0] == '\0',
+                               &text);
+    p->res.streamed_text_bytes += text;
+    if (!worth)
         return false;
     cJSON *root = cJSON_ParseWithLength((const char *)d, n);
     if (root) {

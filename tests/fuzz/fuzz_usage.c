@@ -33,7 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ak_usage_apply(o->op, o->prov, full, &a);
         /* (a NUL in a key makes cJSON read "usage\0x" as "usage": not JSON, no byte test) */
         if ((a.have_usage || a.error_event || a.model[0]) && !memchr(in.p, 0, in.n))
-            FZ_CHECK(ak_usage_worth_parsing(in.p, in.n, true), "worth_parsing: no false negative");
+        {
+            int64_t text_bytes = 0;
+            FZ_CHECK(ak_usage_scan(o->op, o->prov, in.p, in.n, true, &text_bytes),
+                     "usage scan: no false negative");
+        }
     }
     if (sparse && cJSON_IsObject(full)) {
         ak_usage_apply(o->op, o->prov, sparse, &b);
@@ -41,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  memcmp(&a.usage, &b.usage, sizeof a.usage) == 0 &&
                  strcmp(a.model, b.model) == 0, "sparse and full parse agree");
     }
-    int64_t t = ak_usage_text_bytes(o->op, o->prov, in.p, in.n);
+    int64_t t = 0;
+    (void)ak_usage_scan(o->op, o->prov, in.p, in.n, false, &t);
     FZ_CHECK(t >= 0 && (size_t)t <= in.n, "text bytes within the payload");
     cJSON_Delete(full);
     cJSON_Delete(sparse);

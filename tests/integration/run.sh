@@ -11,8 +11,12 @@
 # Usage: run.sh [--rig-only] [PATTERN...]
 #   --rig-only   no LD_PRELOAD anywhere: validates the rig itself (also AK_RIG_ONLY=1)
 # Environment: AK_BUILD (default build/), AK_TEST_TIMEOUT (s, default 300; a test may raise its
-# own with a line "# timeout: SECONDS"), AK_KEEP_TMP=1.
-# Exports for the tests: AK_ROOT, AK_BUILD, AK_TMP (a fresh directory, removed at the end).
+#   own with a line "# timeout: SECONDS"), AK_KEEP_TMP=1,
+#   AK_TEST_NOW (the instant the run's clock starts at, ISO 8601 or ms; tests/akclock.py).
+# Exports for the tests: AK_ROOT, AK_BUILD, AK_TMP (a fresh directory, removed at the end) and
+# the pinned clock AGENTKAVACH_FAKE_NOW_MS="N@M": one timeline for every process of the run,
+# starting at AK_TEST_NOW and advancing with CLOCK_MONOTONIC (read past libfaketime, so a run
+# under faketime shares it too), so that no test depends on the machine's date.
 set -u
 
 AK_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,9 +37,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 AK_TMP=$(mktemp -d /tmp/ak-integration.XXXXXX) || exit 2
 export AK_ROOT AK_BUILD AK_TMP AK_RIG_ONLY
+AGENTKAVACH_FAKE_NOW_MS=$(/usr/bin/python3 "$AK_ROOT/tests/akclock.py" pin "${AK_TEST_NOW:-}") || {
+    echo "run.sh: cannot pin the clock (AK_TEST_NOW=${AK_TEST_NOW:-})" >&2; exit 2; }
+export AGENTKAVACH_FAKE_NOW_MS
 trap '[ "${AK_KEEP_TMP:-0}" = 1 ] || rm -rf "$AK_TMP"' EXIT
 
 sh "$AK_IT/setup.sh" || { echo "run.sh: setup failed" >&2; exit 2; }
+echo "# clock: AGENTKAVACH_FAKE_NOW_MS=$AGENTKAVACH_FAKE_NOW_MS (starts at ${AK_TEST_NOW:-the default instant}); machine date $(date -u +%FT%TZ)"
 if [ "$AK_RIG_ONLY" = 1 ]; then
     echo "# rig only: no shim is loaded"
 elif [ ! -f "$AK_BUILD/libakshim.so" ]; then

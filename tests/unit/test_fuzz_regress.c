@@ -44,7 +44,9 @@ static void same_usage(const char *body, size_t len)
     memset(&b, 0, sizeof b);
     assert_non_null(full);
     ak_usage_apply(AK_OP_CHAT, AK_PROV_OPENAI, full, &a);
-    assert_true(ak_usage_worth_parsing((const unsigned char *)body, len, true));
+    int64_t text_bytes = 0;
+    assert_true(ak_usage_scan(AK_OP_CHAT, AK_PROV_OPENAI, (const unsigned char *)body, len, true,
+                              &text_bytes));
     if (sp) {
         ak_usage_apply(AK_OP_CHAT, AK_PROV_OPENAI, sp, &b);
         assert_int_equal(a.have_usage, b.have_usage);

@@ -6,7 +6,7 @@ is lost.
 Usage: faults.py CASE...   (inside the sandbox; $AK_FAULT_HOLD = the built ledger_hold)
 Cases: ledger-held[-closed] (a SIGSTOPped process inside a write txn), state-dir-missing,
 state-dir-readonly[-closed], state-dir-full (a small tmpfs), state-corrupt[-closed],
-config-unreadable, threads (64 threads opening and closing connections).
+config-unreadable, threads (64 threads opening and closing connections), fork-during-call.
 """
 import os
 import re
@@ -230,6 +230,45 @@ def case_config_unreadable():
             "%s: both calls recorded as unmetered with the reason" % name, ekit.ev_brief(mine))
 
 
+FORK_PY = """
+import http.client, json, os, sys, urllib.parse
+call = json.load(open(sys.argv[1]))["calls"][0]
+u = urllib.parse.urlsplit(call["url"])
+c = http.client.HTTPSConnection(u.hostname, 443, timeout=20)
+c.request("POST", u.path, body=call["body"].encode(), headers=dict(call["headers"]))
+r = c.getresponse()
+first = r.read(20)                         # the call is in flight: its reply half read
+pid = os.fork()
+if pid == 0:                               # the child closes its copy of the connection
+    c.sock.close()
+    c.close()
+    sys.stdout.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+rest = r.read()
+print("status %d read %d" % (r.status, len(first) + len(rest)))
+"""
+
+
+def case_fork_during_call():
+    name, agent = "fork during a call", "fault-fork"
+    sc = scene(name, agent)
+    _, calls = calls_for(sc, 1, "k")
+    calls = [(p, o, True, t, opts) for p, o, _, t, opts in calls]     # a stream: long enough
+    spec, _ = sc.spec(calls)
+    script = os.path.join(sc.work, "fork.py")
+    with open(script, "w") as f:
+        f.write(FORK_PY)
+    p = subprocess.run([ekit.akclient.PY, script, spec], env=sc.env(agent), capture_output=True,
+                       timeout=ekit.RUN_TIMEOUT_S)
+    R.check(p.returncode == 0 and b"status 200" in p.stdout,
+            "%s: the parent reads its reply to the end" % name, (p.stdout + p.stderr).decode()[-400:])
+    evs, _ = sc.events()
+    mine = [e for e in evs if e.get("agent") == agent]
+    R.check(len(mine) == 1 and mine[0].get("decision") == "allowed",
+            "%s: the call is recorded once, by the parent" % name, ekit.ev_brief(mine))
+
+
 THREADS = 64
 
 
@@ -281,6 +320,7 @@ CASES = {
     "state-corrupt-closed": lambda: case_state_corrupt(True),
     "config-unreadable": case_config_unreadable,
     "threads": case_threads,
+    "fork-during-call": case_fork_during_call,
 }
 
 

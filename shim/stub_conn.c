@@ -200,6 +200,12 @@ static void conn_classify(struct sconn *c, const SSL *s, const void *ra)
         prov = stub_engine_classify(host, port);
     }
     const struct ak_engine_api *api = prov ? stub_engine_load() : NULL;
+    if (!api && prov && stub_engine_fail_closed()) {
+        c->provider = prov;
+        c->cls = CLS_LLM;
+        c->fail_closed = true;
+        return;
+    }
     if (api) {
         c->ec = api->conn_new(host, port, prov);
         if (c->ec) {

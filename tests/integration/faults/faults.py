@@ -6,7 +6,8 @@ is lost.
 Usage: faults.py CASE...   (inside the sandbox; $AK_FAULT_HOLD = the built ledger_hold)
 Cases: ledger-held[-closed] (a SIGSTOPped process inside a write txn), state-dir-missing,
 state-dir-readonly[-closed], state-dir-full (a small tmpfs), state-corrupt[-closed],
-config-unreadable, threads (64 threads opening and closing connections), fork-during-call.
+config-unreadable, threads (64 threads opening and closing connections), fork-during-call,
+engine-missing[-closed] (the stub alone: on_error: closed must still refuse).
 """
 import os
 import re
@@ -269,6 +270,33 @@ def case_fork_during_call():
             "%s: the call is recorded once, by the parent" % name, ekit.ev_brief(mine))
 
 
+def case_engine_missing(closed):
+    name = "engine cannot be loaded%s" % (" (on_error: closed)" if closed else "")
+    agent = "fault-noengine"
+    sc = scene(name, agent, closed)
+    lone = os.path.join(sc.work, "lib")
+    os.mkdir(lone)
+    shim = os.path.join(lone, "libakshim.so")        # the stub alone: no engine beside it
+    with open(ekit.SHIM.split(":")[-1], "rb") as src, open(shim, "wb") as dst:
+        dst.write(src.read())
+    tags, calls = calls_for(sc, 1, "e")
+    spec, _ = sc.spec(calls)
+    mark = ekit.LOG.mark()
+    run = ekit.run_timed("agent", spec, sc.env(agent, {"LD_PRELOAD": shim}))
+    reached = ekit.requests_with_tag(ekit.LOG.since(mark), tags[0])
+    if closed:
+        R.check(run.statuses == ["error"] and not reached,
+                "%s: the call is refused and never reaches the provider" % name,
+                "statuses %s, reached %d: %s" % (run.statuses, len(reached),
+                                                 run.err.decode(errors="replace")[-300:]))
+    else:
+        R.check(run.statuses == ["200"], "%s: the call goes through" % name,
+                run.err.decode(errors="replace")[-300:])
+    slow = [round(t, 2) for t in run.call_times if t > CALL_MAX_S]
+    R.check(not slow, "%s: promptly" % name, "slow: %s" % slow)
+    check_logged_once(name, run, r"cannot load libakengine")
+
+
 THREADS = 64
 
 
@@ -321,6 +349,8 @@ CASES = {
     "config-unreadable": case_config_unreadable,
     "threads": case_threads,
     "fork-during-call": case_fork_during_call,
+    "engine-missing": lambda: case_engine_missing(False),
+    "engine-missing-closed": lambda: case_engine_missing(True),
 }
 
 

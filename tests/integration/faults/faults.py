@@ -277,7 +277,7 @@ def case_engine_missing(closed):
     lone = os.path.join(sc.work, "lib")
     os.mkdir(lone)
     shim = os.path.join(lone, "libakshim.so")        # the stub alone: no engine beside it
-    with open(ekit.SHIM.split(":")[-1], "rb") as src, open(shim, "wb") as dst:
+    with open(ekit.SHIM, "rb") as src, open(shim, "wb") as dst:
         dst.write(src.read())
     tags, calls = calls_for(sc, 1, "e")
     spec, _ = sc.spec(calls)

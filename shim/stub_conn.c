@@ -111,6 +111,8 @@ struct sconn *stub_conn_find(const SSL *s)
     return c;
 }
 
+/* Two threads may see a new SSL first at once: the second finds the first one's entry under
+ * the lock and uses it (two entries for one SSL left one stale, with its own engine state). */
 static struct sconn *conn_insert(const SSL *s)
 {
     struct sconn *c = calloc(1, sizeof *c);
@@ -119,9 +121,18 @@ static struct sconn *conn_insert(const SSL *s)
     c->ssl = s;
     struct bucket *b = bucket_of(s);
     pthread_mutex_lock(&b->lock);
-    c->next = b->head;
-    b->head = c;
+    struct sconn *had = b->head;
+    while (had && had->ssl != s)
+        had = had->next;
+    if (!had) {
+        c->next = b->head;
+        b->head = c;
+    }
     pthread_mutex_unlock(&b->lock);
+    if (had) {
+        free(c);
+        return had;
+    }
     return c;
 }
 

@@ -26,6 +26,7 @@
 
 struct exchange {
     bool active;                  /* a metered request went out; its response is awaited */
+    int pid;                      /* the process that sent it: only it records the call */
     struct ak_xreq req;
     struct ak_respparser *rs;
     bool transforming;            /* the request was rewritten to include stream usage */
@@ -88,6 +89,13 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
     struct exchange *x = &c->x;
     if (!x->active)
         return;
+    if (x->pid != eng.pid) {      /* a forked child's copy of its parent's call: the parent
+                                     records it; the child closing it must not, a second time */
+        ak_respparser_free(x->rs);
+        free(x->prompt);
+        memset(x, 0, sizeof *x);
+        return;
+    }
     const struct ak_xresp *r = ak_respparser_result(x->rs);
     enum ak_decision dec = x->decision;
     char reason[AK_EV_REASON];
@@ -221,6 +229,7 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     } else {
         x->active = true;
         x->t0_ms = ak_now_ms();
+        x->pid = eng.pid;
     }
     ak_reqparser_reset(c->rq);
 }
@@ -260,6 +269,7 @@ static void exchange_unchecked(struct ak_econn *c)
     }
     x->active = true;
     x->t0_ms = ak_now_ms();
+    x->pid = eng.pid;
 }
 
 /* Sends what is held plus this chunk (the request is not metered, or cannot be). */

@@ -313,13 +313,20 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
     } else if (eng.cfg->on_error == AK_ON_ERROR_CLOSED) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "the budget check failed (%s) and on_error is closed",
                 ak_strerror(e));
-    } else if (e != AK_ERR_BUSY) {
-        ak_warn("budget check failed (%s); the call goes out (on_error: open)", ak_strerror(e));
     } else {
-        /* the call goes out unreserved: its event says so, its cost is still counted */
-        verdict(out, AK_DEC_UNMETERED, "ledger busy for more than %u ms: not checked against "
-                "budgets (on_error: open)", eng.cfg->ledger_wait_ms);
-        if (!atomic_exchange(&eng.ledger_busy_said, true))
+        /* on_error: open: the call goes out unreserved; its event says why, its cost counts */
+        if (e == AK_ERR_BUSY)
+            verdict(out, AK_DEC_UNMETERED, "ledger busy for more than %u ms: not checked against "
+                    "budgets (on_error: open)", eng.cfg->ledger_wait_ms);
+        else
+            verdict(out, AK_DEC_UNMETERED, "the budget check failed (%s): not checked against "
+                    "budgets (on_error: open)", ak_strerror(e));
+        if (atomic_exchange(&eng.ledger_trouble_said, true))
+            ;                     /* said once, until a commit goes through again */
+        else if (e != AK_ERR_BUSY)
+            ak_warn("budget check failed (%s); calls go out unchecked (on_error: open; said once "
+                    "until the ledger works again)", ak_strerror(e));
+        else
             ak_warn("the ledger's write lock is held by another process: calls go out unreserved "
                     "(on_error: open) and are recorded when it is free again (said once per stall)");
     }

@@ -134,12 +134,15 @@ void meter_record(const struct meter_call *m)
     uint64_t seq = 0;
     enum ak_err e = ak_ledger_commit(l, &c, &seq);
     if (e == AK_OK)
-        atomic_store(&eng.ledger_busy_said, false);
-    if (e == AK_ERR_BUSY && !atomic_exchange(&eng.ledger_busy_said, true))
+        atomic_store(&eng.ledger_trouble_said, false);
+    else if (atomic_exchange(&eng.ledger_trouble_said, true))
+        ;                         /* said once, until a commit goes through again */
+    else if (e == AK_ERR_BUSY)
         ak_warn("the ledger's write lock is held by another process: calls are recorded when "
                 "it is free again (said once per stall)");
-    else if (e != AK_OK && e != AK_ERR_BUSY)
-        ak_error("cannot record a call to %s in the ledger: %s", m->host, ak_strerror(e));
+    else
+        ak_error("cannot record a call to %s in the ledger: %s (said once until it works again)",
+                 m->host, ak_strerror(e));
     free(json);
     if (e == AK_OK && spent)
         enforce_after_commit(c.now_ms);

@@ -62,6 +62,7 @@ static void tab_child(void)
         pthread_mutex_init(&tab.b[i].lock, NULL);
     pthread_mutex_init(&tab.h2_lock, NULL);
     stub_sym_atfork_child();
+    stub_fd_atfork_child();
     const struct ak_engine_api *e = stub_engine();
     if (e)
         e->atfork_child();
@@ -110,6 +111,8 @@ struct sconn *stub_conn_find(const SSL *s)
     return c;
 }
 
+/* Two threads may see a new SSL first at once: the second finds the first one's entry under
+ * the lock and uses it (two entries for one SSL left one stale, with its own engine state). */
 static struct sconn *conn_insert(const SSL *s)
 {
     struct sconn *c = calloc(1, sizeof *c);
@@ -118,9 +121,18 @@ static struct sconn *conn_insert(const SSL *s)
     c->ssl = s;
     struct bucket *b = bucket_of(s);
     pthread_mutex_lock(&b->lock);
-    c->next = b->head;
-    b->head = c;
+    struct sconn *had = b->head;
+    while (had && had->ssl != s)
+        had = had->next;
+    if (!had) {
+        c->next = b->head;
+        b->head = c;
+    }
     pthread_mutex_unlock(&b->lock);
+    if (had) {
+        free(c);
+        return had;
+    }
     return c;
 }
 
@@ -199,6 +211,12 @@ static void conn_classify(struct sconn *c, const SSL *s, const void *ra)
         prov = stub_engine_classify(host, port);
     }
     const struct ak_engine_api *api = prov ? stub_engine_load() : NULL;
+    if (!api && prov && stub_engine_fail_closed()) {
+        c->provider = prov;
+        c->cls = CLS_LLM;
+        c->fail_closed = true;
+        return;
+    }
     if (api) {
         c->ec = api->conn_new(host, port, prov);
         if (c->ec) {

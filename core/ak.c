@@ -3,7 +3,8 @@
  * the stderr logger, the injectable clock and API-key fingerprints.
  *
  * The clock (ak_now_ms) is the wall clock unless a test moves it. AGENTKAVACH_FAKE_NOW_MS
- * (tests only, read at every call so that a process may change it) takes two forms:
+ * (tests only; in a process started with it, read at every call so that the process may
+ * change it, see ak_time_pin_env) takes two forms:
  *   "N"    the clock stands still at N ms since the epoch;
  *   "N@M"  the clock read N when CLOCK_MONOTONIC read M ms, and advances with CLOCK_MONOTONIC
  *          from there: every process of a test run shares one timeline that starts at a

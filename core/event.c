@@ -2,7 +2,7 @@
  * event.c - the event record of DESIGN.md ("Event record") as JSON.
  *
  * ak_event_to_json writes the contract's field names in the contract's order; empty
- * customer, reason and key_fp are JSON null; "prompt" appears only when there is one.
+ * customer, reason and key_fp are JSON null; "prompt" and "actor" appear only when set.
  * ak_event_from_json (cJSON) is its exact inverse (cost_usd back to integer micro-USD).
  * Event ids are UUID v4 from getrandom(2).
  */
@@ -40,6 +40,7 @@ static const char *const decision_names[] = {
     [AK_DEC_BLOCKED_SUSPENDED] = "blocked_suspended",
     [AK_DEC_BLOCKED_GUARDRAIL] = "blocked_guardrail",
     [AK_DEC_UNMETERED] = "unmetered",
+    [AK_DEC_CONTROL] = "control",
 };
 
 static const char *const cost_source_names[] = {
@@ -323,6 +324,8 @@ char *ak_event_to_json(const struct ak_event *ev)
     jw_str_or_null(&w, "key_fp", ev->key_fp);
     if (ev->prompt)
         jw_str(&w, "prompt", ev->prompt);
+    if (ev->actor[0])
+        jw_str(&w, "actor", ev->actor);
     jw_raw(&w, "}", 2);           /* with the terminating NUL */
     if (!w.ok) {
         ak_buf_free(&w.b);
@@ -402,7 +405,8 @@ static enum ak_err event_get_texts(const cJSON *o, struct ak_event *ev)
         (err = event_get_text(o, "model", ev->model, sizeof ev->model, false)) ||
         (err = event_get_text(o, "reason", ev->reason, sizeof ev->reason, true)) ||
         (err = event_get_text(o, "exe", ev->exe, sizeof ev->exe, false)) ||
-        (err = event_get_text(o, "key_fp", ev->key_fp, sizeof ev->key_fp, true)))
+        (err = event_get_text(o, "key_fp", ev->key_fp, sizeof ev->key_fp, true)) ||
+        (err = event_get_text(o, "actor", ev->actor, sizeof ev->actor, true)))
         return err;
     if (!ak_time_parse(ts, &ev->ts_ms))
         return AK_ERR_PARSE;

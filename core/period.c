@@ -4,7 +4,9 @@
 #include "core/period.h"
 #include "core/buf.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -156,5 +158,29 @@ bool ak_time_parse(const char *s, int64_t *ms)
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     *ms = (int64_t)timegm(&tm) * AK_MS_PER_S + msec;
+    return true;
+}
+
+
+bool ak_since_parse(const char *s, int64_t now_ms, int64_t *ms)
+{
+    if (ak_time_parse(s, ms))
+        return true;
+    char *end = NULL;
+    if (!s || !*s || *s == '-')
+        return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || end[0] == '\0' || end[1] != '\0')
+        return false;
+    int64_t unit;
+    switch (*end) {
+    case 's': unit = 1; break;
+    case 'm': unit = AK_S_PER_MIN; break;
+    case 'h': unit = AK_S_PER_HOUR; break;
+    case 'd': unit = AK_S_PER_DAY; break;
+    default: return false;
+    }
+    *ms = now_ms - (int64_t)v * unit * AK_MS_PER_S;
     return true;
 }

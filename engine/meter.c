@@ -133,7 +133,12 @@ void meter_record(const struct meter_call *m)
     };
     uint64_t seq = 0;
     enum ak_err e = ak_ledger_commit(l, &c, &seq);
-    if (e != AK_OK)
+    if (e == AK_OK)
+        atomic_store(&eng.ledger_busy_said, false);
+    if (e == AK_ERR_BUSY && !atomic_exchange(&eng.ledger_busy_said, true))
+        ak_warn("the ledger's write lock is held by another process: calls are recorded when "
+                "it is free again (said once per stall)");
+    else if (e != AK_OK && e != AK_ERR_BUSY)
         ak_error("cannot record a call to %s in the ledger: %s", m->host, ak_strerror(e));
     free(json);
     if (e == AK_OK && spent)

@@ -117,32 +117,3 @@ out:
     cJSON_Delete(root);
     return ok;
 }
-
-char *ak_reqbody_add_include_usage(const unsigned char *body, size_t len, size_t *outlen)
-{
-    char *out = NULL;
-    cJSON *root = cJSON_ParseWithLength((const char *)body, len);
-    if (!cJSON_IsObject(root))
-        goto out;
-    cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    if (!cJSON_IsObject(so)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
-        so = cJSON_AddObjectToObject(root, "stream_options");
-        if (!so)
-            goto out;
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
-    if (!cJSON_AddTrueToObject(so, "include_usage"))
-        goto out;
-    char *printed = cJSON_PrintUnformatted(root);
-    if (!printed)
-        goto out;
-    *outlen = strlen(printed);
-    out = malloc(*outlen + 1);
-    if (out)
-        memcpy(out, printed, *outlen + 1);
-    cJSON_free(printed);
-out:
-    cJSON_Delete(root);
-    return out;
-}

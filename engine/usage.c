@@ -197,15 +197,19 @@ void ak_usage_apply(enum ak_operation operation, enum ak_provider provider, cons
     r->have_usage = true;
 }
 
+/* White space as cJSON reads it (every byte up to ' ', form feed included): the byte tests,
+ * the sparse and the full parse must agree on every body (tests/fuzz/fuzz_usage.c). */
+#define USAGE_WS_MAX ' '
+
 /* After a quoted key at p[i..]: skips blanks, ':' and blanks; index of the value or n. */
 static size_t usage_value_at(const unsigned char *p, size_t n, size_t i)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     if (i >= n || p[i] != ':')
         return n;
     i++;
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     return i;
 }
@@ -381,13 +385,16 @@ static size_t sparse_skip_string(const unsigned char *p, size_t n, size_t i)
             i++;
         else if (p[i] == '"')
             return i + 1;
+        else if (p[i] < ' ')
+            return n;                  /* not JSON (cJSON would cut a key at a NUL): broken */
     }
     return n;
 }
 
+
 static size_t sparse_skip_ws(const unsigned char *p, size_t n, size_t i)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     return i;
 }
@@ -551,7 +558,7 @@ cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
             expect_key = false;
             continue;
         }
-        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+        if (ch <= USAGE_WS_MAX) {
             i++;                       /* white space changes nothing */
             continue;
         }

@@ -38,7 +38,7 @@
 #define WAIT_MS 100
 #define RETRY_NS 2000000L
 #define POKE_EVERY_NS 5000000LL
-#define SETTLE_S 1
+#define SETTLE_S 3                 /* > ttl: a new Redis grants nothing for one ttl */
 #define PATH_LEN 512
 #define AGENT "bench-agent"
 #define SHARED "bench-team"
@@ -81,11 +81,22 @@ static enum ak_err reserve_waiting(struct ak_ledger *l, const char *sock, struct
     enum ak_err e = ak_ledger_reserve(l, r, rr);
     int64_t start = bl_now_ns();
     struct timespec nap = { 0, RETRY_NS };
+    struct ak_fleet_local last, cur;
+    bool asked = false;
     while (e == AK_ERR_LIMIT && rr->failed_on_lease && rr->lease_may_grow &&
            bl_now_ns() - start < (int64_t)WAIT_MS * 1000000) {
-        ak_ledger_fleet_want(l, &r->budgets[rr->failed], r->now_ms, rr->lease_target);
-        ak_notify_collector_at(sock);
+        const struct ak_budget_ref *b = &r->budgets[rr->failed];
+        if (!asked) {
+            ak_ledger_fleet_want(l, b, r->now_ms, rr->lease_target);
+            ak_notify_collector_at(sock);
+            ak_ledger_fleet_get(l, b, r->now_ms, &last);
+            asked = true;
+        }
         nanosleep(&nap, NULL);
+        if (ak_ledger_fleet_get(l, b, r->now_ms, &cur) == AK_OK && cur.leased == last.leased &&
+            cur.fleet_free == last.fleet_free && cur.down == last.down && cur.want == last.want)
+            continue;             /* the collector wrote nothing yet: no write lock taken */
+        last = cur;
         e = ak_ledger_reserve(l, r, rr);
     }
     return e;
@@ -172,7 +183,7 @@ static int write_config(const char *path, const char *state, bool fleet, int por
                "shared_budgets:\n  " SHARED ": { budget: { type: daily, limit: %lld%s }, agents: [" AGENT "] }\n"
                "agents:\n  " AGENT ": { budget: none }\n"
                "fleet:\n  redis: { url: \"redis://127.0.0.1:%d\" }\n"
-               "  lease: { chunk_usd: %s, low_water: 0.25, ttl: 30 }\n  host_id: bench-h%d\n",
+               "  lease: { chunk_usd: %s, low_water: 0.25, ttl: 2 }\n  host_id: bench-h%d\n",
             state, LIMIT_MICROS / AK_MICROS_PER_USD, fleet ? ", scope: fleet" : "", port,
             chunk_usd, host);
     return fclose(f);

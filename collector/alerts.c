@@ -107,8 +107,7 @@ static bool alert_budget_state(struct alerts_run *r, struct akc_alert *a, const 
     struct ak_budget_state st;
     if (!b->set || b->limit_micros <= 0)
         return false;
-    struct ak_budget_ref ref = { .scope = a->scope, .name = a->name, .type = b->type,
-                                 .limit_micros = b->limit_micros, .max_calls = 0 };
+    struct ak_budget_ref ref = ak_policy_ref_in(r->cfg, a->scope, a->name, b, 0);
     enum ak_err err = ak_ledger_budget_get(r->l, &ref, r->now_ms, &st);
     if (err != AK_OK && err != AK_ERR_NOTFOUND) {
         akc_log_limited(AK_LOG_WARN, "alerts-budget", "alerts: cannot read the budget of %s: %s",
@@ -120,6 +119,10 @@ static bool alert_budget_state(struct alerts_run *r, struct akc_alert *a, const 
         ak_period_key(b->type, r->now_ms, st.period);
         st.resets_at_ms = ak_period_reset_ms(b->type, r->now_ms);
     }
+    struct ak_status_fleet fl;        /* a fleet budget: the fleet's spend, as last synced */
+    if (ref.fleet != AK_REF_HOST && ak_status_fleet_get(r->l, &ref, r->now_ms, &fl) == AK_OK &&
+        fl.seen && fl.spent > st.spent_micros)
+        st.spent_micros = fl.spent;
     a->has_budget = true;
     a->type = b->type;
     a->spent_micros = st.spent_micros;

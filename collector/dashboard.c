@@ -116,10 +116,12 @@ static enum ak_err token_create(const char *path, char out[AKD_TOKEN_HEX + 1])
     snprintf(line, sizeof line, "%s\n", out);
     bool ok = write(fd, line, strlen(line)) == (ssize_t)strlen(line) && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
-    if (!ok)
+    if (!ok) {
         unlink(path);
+        return AK_ERR_IO;
+    }
     ak_warn("dashboard: created the token file %s (0600)", path);
-    return ok ? AK_OK : AK_ERR_IO;
+    return AK_OK;
 }
 
 static enum ak_err token_read(const char *path, char out[AKD_TOKEN_HEX + 1])
@@ -276,6 +278,8 @@ static enum MHD_Result route_api(struct akd_req *r)
         return akd_api_report(r);
     if (get && strcmp(rest, "health") == 0)
         return akd_api_health(r);
+    if (get && strcmp(rest, "fleet") == 0)
+        return akd_api_fleet(r);
     if (get && strcmp(rest, "stream") == 0)
         return akd_api_stream(r);
     if (post && (strncmp(rest, "agents/", strlen("agents/")) == 0 ||

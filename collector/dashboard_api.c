@@ -7,6 +7,7 @@
  *                                   totals from the event records (core/report.c); several
  *                                   groupings come from one pass over the events
  *   GET /api/health                 exporters (cursor, behind, failures), alerts sent, outbox
+ *   GET /api/fleet                  the fleet-scoped budgets: hosts, leases (`akctl fleet --json`)
  * Every one reads the same core functions as akctl, so the page and akctl cannot disagree.
  */
 #include "collector/dashboard_impl.h"
@@ -75,6 +76,25 @@ enum MHD_Result akd_api_status(struct akd_req *r)
     ak_status_free(&s);
     if (rc != AK_OK)
         return akd_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "status: %s", ak_strerror(rc));
+    return akd_json(r, MHD_HTTP_OK, json);
+}
+
+/* ---- fleet ---- */
+
+enum MHD_Result akd_api_fleet(struct akd_req *r)
+{
+    struct akc *c = r->d->c;
+    struct ak_status s;
+    pthread_rwlock_rdlock(&c->cfg_lock);
+    enum ak_err rc = ak_status_gather(c->cfg, c->ledger, ak_now_ms(), &s);
+    cJSON *json = rc == AK_OK ? ak_status_fleet_json(&s) : NULL;
+    bool configured = c->cfg->fleet.redis_url != NULL;
+    pthread_rwlock_unlock(&c->cfg_lock);
+    ak_status_free(&s);
+    if (rc != AK_OK)
+        return akd_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "fleet: %s", ak_strerror(rc));
+    if (json)
+        cJSON_AddBoolToObject(json, "configured", configured);
     return akd_json(r, MHD_HTTP_OK, json);
 }
 

@@ -71,6 +71,7 @@ enum MHD_Result akd_api_status(struct akd_req *r);
 enum MHD_Result akd_api_events(struct akd_req *r);
 enum MHD_Result akd_api_report(struct akd_req *r);
 enum MHD_Result akd_api_health(struct akd_req *r);
+enum MHD_Result akd_api_fleet(struct akd_req *r);
 /* POST /api/agents/NAME/ACTION and /api/shared/NAME/budget; `rest` is what follows /api/. */
 enum MHD_Result akd_api_action(struct akd_req *r, const char *rest);
 enum MHD_Result akd_api_stream(struct akd_req *r);

@@ -271,7 +271,7 @@ static void entry_sync(struct akc_fleet *f, const struct ak_config *cfg, struct 
 {
     struct ak_budget_ref ref = entry_ref(e);
     struct ak_fleet_local loc;
-    char key[KEY_MAX], alive[KEY_MAX + HOST_ID_MAX], alive_prefix[KEY_MAX];
+    char key[KEY_MAX], alive[KEY_MAX + HOST_ID_MAX], alive_prefix[KEY_MAX], settle[KEY_MAX];
     if (ak_ledger_fleet_get(l, &ref, now_ms, &loc) != AK_OK)
         return;
     int64_t mono = akc_fleet_mono_ms();
@@ -287,8 +287,10 @@ static void entry_sync(struct akc_fleet *f, const struct ak_config *cfg, struct 
     redis_key(cfg, e, loc.period, key, sizeof key);
     snprintf(alive_prefix, sizeof alive_prefix, "%salive:", cfg->fleet.key_prefix);
     snprintf(alive, sizeof alive, "%s%s", alive_prefix, f->host);
+    snprintf(settle, sizeof settle, "%ssettle", cfg->fleet.key_prefix);
     struct akc_fleet_ask a = {
-        .key = key, .alive_key = alive, .alive_prefix = alive_prefix, .host = f->host,
+        .key = key, .alive_key = alive, .alive_prefix = alive_prefix, .settle_key = settle,
+        .host = f->host,
         .limit = e->limit, .spent = loc.spent, .lease_local = loc.leased, .ask_chunk = chunk,
         .ask_need = need, .alive_ttl_ms = (int64_t)cfg->fleet.ttl_s * AK_MS_PER_S,
         .key_ttl_ms = key_ttl(e, now_ms),

@@ -48,7 +48,7 @@ struct akc_fleet_view {
 };
 
 struct akc_fleet_ask {
-    const char *key, *alive_key, *alive_prefix, *host;
+    const char *key, *alive_key, *alive_prefix, *settle_key, *host;
     int64_t limit, spent, lease_local, ask_chunk, ask_need, alive_ttl_ms, key_ttl_ms;
 };
 

@@ -9,8 +9,10 @@
  *   s:<host>  what <host> has committed this period: its ledger's own total, pushed whole, so
  *             a repeat, a replay after a restart, or a push racing another changes nothing
  *   limit     the limit as the last host saw it (for akctl)
- *   settle    after the hash was rebuilt (Redis lost it), no lease grows until then (ms)
- * and per host <prefix>alive:<host>, refreshed by every call with a TTL of fleet.lease.ttl.
+ * per host <prefix>alive:<host>, refreshed by every call with a TTL of fleet.lease.ttl, and
+ * <prefix>settle: made by the first call to a Redis that does not have it (new, or restarted
+ * empty), it says until when (Redis's clock, ms) no lease grows: one ttl, time for every live
+ * host to put back the lease and total it holds before anything is granted on top.
  * The invariant the acquire script keeps: sum over hosts of max(l, s) <= limit. Each host's
  * ledger keeps its own s <= l, so the fleet's spend never passes the limit.
  */
@@ -31,8 +33,8 @@
 #define NUM_TEXT 32
 #define US_PER_MS 1000
 
-/* KEYS: budget hash, my alive key. ARGV: host, limit, spent, lease_local, ask_chunk,
- * ask_need, alive_ttl_ms, key_ttl_ms, alive_prefix.
+/* KEYS: budget hash, my alive key, the settle key. ARGV: host, limit, spent, lease_local,
+ * ask_chunk, ask_need, alive_ttl_ms, key_ttl_ms, alive_prefix.
  * Returns { lease, free, fleet_spent, claimed, holders, host1, lease1, spent1, alive1, ... }. */
 static const char ACQUIRE_LUA[] =
     "local k, me = KEYS[1], ARGV[1]\n"
@@ -43,18 +45,19 @@ static const char ACQUIRE_LUA[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "redis.call('SET', KEYS[2], '1', 'PX', alive_ttl)\n"
-    "local lease, used, settle = {}, {}, 0\n"
+    "local lease, used = {}, {}\n"
     "local raw = redis.call('HGETALL', k)\n"
     "for i = 1, #raw, 2 do\n"
     "  local f, v = raw[i], raw[i + 1]\n"
     "  local p, h = string.sub(f, 1, 2), string.sub(f, 3)\n"
-    "  if p == 'l:' then lease[h] = tonumber(v) elseif p == 's:' then used[h] = tonumber(v)\n"
-    "  elseif f == 'settle' then settle = tonumber(v) end\n"
+    "  if p == 'l:' then lease[h] = tonumber(v) elseif p == 's:' then used[h] = tonumber(v) end\n"
     "end\n"
-    "if #raw == 0 and (lease_local > 0 or spent > 0) then\n"
-    "  settle = now + alive_ttl\n"
-    "  redis.call('HSET', k, 'settle', n(settle))\n"
+    "local gs = redis.call('GET', KEYS[3])\n"
+    "if not gs then\n"
+    "  gs = now + alive_ttl\n"
+    "  redis.call('SET', KEYS[3], n(gs))\n"
     "end\n"
+    "local settle = tonumber(gs)\n"
     "local others = 0\n"
     "for h, l in pairs(lease) do\n"
     "  local s = used[h] or 0\n"
@@ -246,7 +249,10 @@ bool akc_redis_ready(struct akc_redis *r, const struct ak_fleet_cfg *fc)
         return false;
     if (!fc->redis_url || !url_parse(fc->redis_url, host, sizeof host, &port, pw, sizeof pw, &db)) {
         if (!r->warned)
-            ak_error("fleet: redis.url must look like redis://[:password@]host[:port][/db]");
+            ak_error("fleet: redis.url %s; fleet budgets follow on_fleet_error",
+                     fc->redis_url && fc->redis_url[0]
+                         ? "must look like redis://[:password@]host[:port][/db]"
+                         : "is empty (an unset ${VAR}?)");
         r->warned = true;
         retry_later(r);
         return false;
@@ -350,9 +356,9 @@ enum ak_err akc_redis_acquire(struct akc_redis *r, const struct akc_fleet_ask *a
     num(an, a->ask_need);
     num(at, a->alive_ttl_ms);
     num(kt, a->key_ttl_ms);
-    const char *args[] = { a->key, a->alive_key, a->host, lim, sp, ll, ac, an, at, kt,
-                           a->alive_prefix };
-    redisReply *rep = script_run(r, ACQUIRE_LUA, 2, args, (int)AK_ARRAY_LEN(args));
+    const char *args[] = { a->key, a->alive_key, a->settle_key, a->host, lim, sp, ll, ac, an,
+                           at, kt, a->alive_prefix };
+    redisReply *rep = script_run(r, ACQUIRE_LUA, 3, args, (int)AK_ARRAY_LEN(args));
     if (!rep)
         return AK_ERR_IO;
     enum ak_err err = AK_ERR_INTERNAL;

@@ -621,11 +621,13 @@ static const struct cfg_field fleet_fields[] = {
     { .key = "host_id", .kind = CFG_STR, .off = OFF(ak_fleet_cfg, host_id) },
 };
 
-/* A budget with scope: fleet needs the fleet section. */
+/* A budget with scope: fleet needs the fleet section. An empty url (an unset ${VAR}: the
+ * shims' environment need not carry what only the collector uses) is not refused here; the
+ * collector says it cannot reach Redis, and fleet budgets follow on_fleet_error. */
 static enum ak_err check_fleet_scopes(struct cfg_reader *r, struct ak_config *cfg)
 {
     const char *who = NULL;
-    if (cfg->fleet.redis_url && cfg->fleet.redis_url[0])
+    if (cfg->fleet.redis_url)
         return AK_OK;
     if (cfg->defaults.budget.set && cfg->defaults.budget.scope == AK_BUDGET_FLEET)
         who = "defaults.budget";

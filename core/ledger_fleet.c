@@ -10,6 +10,7 @@
  */
 #include "core/ledger_impl.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* ---- the record ---- */
@@ -30,6 +31,14 @@ size_t ledger_budget_size(const struct ledger_budget_rec *rec)
     return fleet ? sizeof *rec : LEDGER_BUDGET_SHORT_SIZE;
 }
 
+/* Saturating: a damaged record (any int64 may be on disk) must not overflow; it reads as
+ * spent (as in ledger_calls.c). */
+static int64_t sum_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 /* ---- the check inside a reservation ---- */
 
 static bool lease_never_synced(const struct ledger_budget_rec *rec)
@@ -41,7 +50,7 @@ bool ledger_fleet_over(const struct ak_budget_ref *b, size_t i,
                        const struct ledger_budget_rec *rec, const struct ak_reserve *r,
                        struct ak_reserve_result *res)
 {
-    int64_t need = rec->spent + rec->reserved + r->amount_micros;
+    int64_t need = sum_sat(sum_sat(rec->spent, rec->reserved), r->amount_micros);
     if (b->limit_micros < 0)
         return false;                          /* no limit: counted only */
     if (need > b->limit_micros)
@@ -61,7 +70,7 @@ bool ledger_fleet_over(const struct ak_budget_ref *b, size_t i,
     res->lease_target = need;
     res->leased_micros = lease;
     res->fleet_free_micros = rec->fleet_free;
-    res->lease_may_grow = !unreachable && (never || rec->fleet_free >= need - lease);
+    res->lease_may_grow = !unreachable && (never || sum_sat(rec->fleet_free, lease) >= need);
     return true;
 }
 
@@ -109,7 +118,7 @@ static void fleet_apply(struct fleet_ctx *c, struct ledger_budget_rec *rec)
         rec->want = 0;
         break;
     case FLEET_SHRINK:
-        rec->leased = rec->spent + rec->reserved;
+        rec->leased = sum_sat(rec->spent, rec->reserved);
         rec->want = 0;
         break;
     case FLEET_WANT:

@@ -6,7 +6,9 @@
  * every mdb_txn_begin on the host wait, for ever. A metered call must not. So a handle given a
  * wait bound (ak_ledger_set_wait_ms, the engine's limits.ledger_wait_ms) runs its writes on one
  * thread of its own, started on the first write. The caller queues the write and waits for it
- * at most the bound; after that:
+ * at most the bound while nothing on the host commits (a stall); while other writers keep
+ * committing (contention on a busy host, not a stall: LMDB's last transaction id moves), the
+ * wait goes on, window by window, up to LEDGER_CONTENDED_CAP_MS. After that:
  *   - a commit or a release stays queued, with a private copy of what it writes, and the
  *     writer thread makes it when the ledger is free again (AK_ERR_BUSY tells the caller);
  *   - any other write (a reservation, a suspension...) is abandoned: the writer skips it, and
@@ -26,6 +28,7 @@
 #include <time.h>
 
 #define LEDGER_QUEUE_MAX 4096           /* queued writes, deferred ones included */
+#define LEDGER_CONTENDED_CAP_MS 1000    /* the longest wait while the ledger makes progress */
 #define NS_PER_MS 1000000L
 #define NS_PER_S 1000000000L
 
@@ -173,6 +176,14 @@ static struct timespec deadline_after(unsigned ms)
     return t;
 }
 
+/* The id of the host's last committed write transaction (read from the lock file's shared
+ * memory, no lock taken): it moves while any process commits. */
+static size_t last_txnid(struct ak_ledger *l)
+{
+    MDB_envinfo info;
+    return mdb_env_info(l->env, &info) == 0 ? info.me_last_txnid : 0;
+}
+
 /* Called with w->mu held, after the wait ran out on a job that is not running. */
 static enum ak_err job_give_up(struct ledger_job *j, ledger_ctx_copy_fn copy,
                                ledger_ctx_free_fn free_ctx)
@@ -217,12 +228,22 @@ enum ak_err ledger_writer_run(struct ak_ledger *l, ledger_txn_fn fn, void *ctx,
     w->tail = j;
     pthread_cond_signal(&w->wake);
     struct timespec until = deadline_after(w->wait_ms);
+    size_t seen_txn = last_txnid(l);
+    unsigned waited_ms = 0;
     bool late = false;
     while (j->state != JOB_DONE) {
         int rc = late ? pthread_cond_wait(&w->done, &w->mu)
                       : pthread_cond_timedwait(&w->done, &w->mu, &until);
         if (rc != ETIMEDOUT || j->state == JOB_DONE)
             continue;
+        waited_ms += w->wait_ms;
+        size_t now_txn = last_txnid(l);
+        if (j->state == JOB_QUEUED && now_txn != seen_txn &&
+            waited_ms + w->wait_ms <= LEDGER_CONTENDED_CAP_MS) {
+            seen_txn = now_txn;            /* others committed: contention, wait one more window */
+            until = deadline_after(w->wait_ms);
+            continue;
+        }
         late = true;
         if (j->state == JOB_QUEUED) {
             err = job_give_up(j, copy, free_ctx);

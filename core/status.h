@@ -74,6 +74,15 @@ void ak_status_free(struct ak_status *s);
 /* The fleet side of one budget (fleet.on false for a host budget). */
 enum ak_err ak_status_fleet_get(struct ak_ledger *l, const struct ak_budget_ref *ref,
                                 int64_t now_ms, struct ak_status_fleet *out);
+/* The fleet-scoped budgets (agents first), for `akctl fleet` and the dashboard's /api/fleet
+ * (core/status_fleet.c): rows point into s; the JSON is `akctl fleet --json`'s. */
+struct ak_status_fleet_row {
+    const char *kind, *name;      /* "agent" | "shared" */
+    const struct ak_budget *budget;
+    const struct ak_status_fleet *f;
+};
+size_t ak_status_fleet_rows(const struct ak_status *s, struct ak_status_fleet_row *rows, size_t max);
+cJSON *ak_status_fleet_json(const struct ak_status *s);   /* NULL on OOM */
 /* spent as a percentage of limit; -1 when limit < 0 (none). */
 double ak_status_percent(int64_t spent, int64_t limit);
 

@@ -187,9 +187,10 @@ static void mark_exhausted(struct ak_ledger *l, const struct ak_budget_ref *b,
 
 /* ---- fleet budgets: waiting for a top-up ----
  * A fleet budget refuses when this host's lease is short. When the fleet had room at the last
- * sync, the call asks the collector for a top-up (the want in the ledger, then a poke) and
- * tries again every FLEET_RETRY_MS until it fits or fleet.lease.wait_ms has passed: a call is
- * refused only when the fleet as a whole cannot cover it, and never waits longer than that. */
+ * sync, the call asks the collector for a top-up (the want in the ledger, then a poke), looks
+ * every FLEET_RETRY_MS (a read) and tries again when the collector wrote, until it fits or
+ * fleet.lease.wait_ms has passed: a call is refused only when the fleet as a whole cannot
+ * cover it, and never waits longer than that. */
 #define FLEET_RETRY_MS 2
 #define FLEET_REPOKE_MS 20
 
@@ -213,22 +214,41 @@ static bool lease_short(enum ak_err e, const struct ak_reserve_result *rr)
     return e == AK_ERR_LIMIT && rr->failed >= 0 && rr->failed_on_lease && rr->lease_may_grow;
 }
 
+/* Did the collector write anything since `last` (a read: waiting calls take no write lock)? */
+static bool lease_changed(struct ak_ledger *l, const struct ak_budget_ref *b, int64_t now_ms,
+                          struct ak_fleet_local *last)
+{
+    struct ak_fleet_local cur;
+    if (ak_ledger_fleet_get(l, b, now_ms, &cur) != AK_OK)
+        return true;
+    bool changed = cur.leased != last->leased || cur.fleet_free != last->fleet_free ||
+                   cur.lease_until_ms != last->lease_until_ms || cur.down != last->down ||
+                   cur.want < last->want;
+    *last = cur;
+    return changed;
+}
+
 static enum ak_err reserve_wait_lease(struct ak_ledger *l, struct ak_reserve *r,
                                       struct ak_reserve_result *rr, enum ak_err e)
 {
     int64_t start = mono_ms(), last_poke = 0, asked = 0;
     struct timespec nap = { .tv_sec = 0, .tv_nsec = FLEET_RETRY_MS * AK_NS_PER_MS };
+    struct ak_fleet_local last = { .leased = -1 };
     while (lease_short(e, rr) && mono_ms() - start < eng.cfg->fleet.wait_ms) {
+        const struct ak_budget_ref *b = &r->budgets[rr->failed];
         int64_t now = mono_ms();
         if (rr->lease_target > asked &&
-            ak_ledger_fleet_want(l, &r->budgets[rr->failed], r->now_ms, rr->lease_target) == AK_OK)
+            ak_ledger_fleet_want(l, b, r->now_ms, rr->lease_target) == AK_OK)
             asked = rr->lease_target;
         if (!last_poke || now - last_poke >= FLEET_REPOKE_MS) {
             poke_collector();
             last_poke = now;
         }
+        if (last.leased < 0)
+            lease_changed(l, b, r->now_ms, &last);   /* the state the want was written on */
         nanosleep(&nap, NULL);
-        e = ak_ledger_reserve(l, r, rr);
+        if (lease_changed(l, b, r->now_ms, &last))
+            e = ak_ledger_reserve(l, r, rr);
     }
     if (e == AK_ERR_LIMIT && rr->failed_on_lease) {   /* decide: a lease never synced = down */
         r->fleet_final = true;
@@ -295,9 +315,13 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
                 ak_strerror(e));
     } else if (e != AK_ERR_BUSY) {
         ak_warn("budget check failed (%s); the call goes out (on_error: open)", ak_strerror(e));
-    } else if (!atomic_exchange(&eng.ledger_busy_said, true)) {
-        ak_warn("the ledger's write lock is held by another process: calls go out unreserved "
-                "(on_error: open) and are recorded when it is free again (said once per stall)");
+    } else {
+        /* the call goes out unreserved: its event says so, its cost is still counted */
+        verdict(out, AK_DEC_UNMETERED, "ledger busy for more than %u ms: not checked against "
+                "budgets (on_error: open)", eng.cfg->ledger_wait_ms);
+        if (!atomic_exchange(&eng.ledger_busy_said, true))
+            ak_warn("the ledger's write lock is held by another process: calls go out unreserved "
+                    "(on_error: open) and are recorded when it is free again (said once per stall)");
     }
 }
 

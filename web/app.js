@@ -211,6 +211,40 @@ async function refreshHealth() {
   $("alerts").tBodies[0].replaceChildren(al);
 }
 
+// ---- fleet budgets (hosts and leases, as `akctl fleet`) ----
+
+function fleetRow(b, h) {
+  const tr = el("tr");
+  tr.dataset.fleet = b.scope + ":" + b.name;
+  tr.appendChild(el("td", b.scope + " " + b.name));
+  tr.appendChild(el("td", b.period));
+  tr.appendChild(el("td", b.synced ? usd(b.spent_usd) : "-", "num"));
+  tr.appendChild(el("td", usd(b.limit_usd), "num"));
+  tr.appendChild(el("td", b.synced ? usd(b.leased_usd) : "-", "num"));
+  tr.appendChild(el("td", b.synced ? usd(b.free_usd) : "-", "num"));
+  tr.appendChild(el("td", h ? h.host : "-"));
+  tr.appendChild(el("td", h ? usd(h.leased_usd) : "-", "num"));
+  tr.appendChild(el("td", h ? usd(h.spent_usd) : "-", "num"));
+  const st = !b.synced ? (b.redis_down ? "Redis unreachable" : "not synced yet")
+    : !h ? "no host holds a lease" : h.this_host ? "this host"
+    : h.alive ? "alive" : "silent (lease reclaimed)";
+  tr.appendChild(el("td", st, !b.synced || (h && !h.alive) ? "error" : ""));
+  return tr;
+}
+
+async function refreshFleet() {
+  let f;
+  try { f = await api("/api/fleet"); } catch (e) { return; }
+  $("fleet-section").hidden = !f.configured || !f.budgets.length;
+  $("fleet-host").textContent = f.host ? "(this host: " + f.host + ")" : "";
+  const frag = document.createDocumentFragment();
+  for (const b of f.budgets) {
+    if (!b.synced || !b.hosts.length) frag.appendChild(fleetRow(b, null));
+    for (const h of b.synced ? b.hosts : []) frag.appendChild(fleetRow(b, h));
+  }
+  $("fleet").tBodies[0].replaceChildren(frag);
+}
+
 // ---- charts (Chart.js) and the unmetered column, from /api/report ----
 
 function chart(id, type, labels, data, label) {
@@ -392,10 +426,12 @@ function start() {
   $("app").hidden = false;
   refreshStatus();
   refreshHealth();
+  refreshFleet();
   refreshReports().then(renderAgents);
   loadEvents().then(followStream);
   state.timers.push(setInterval(refreshStatus, STATUS_EVERY_MS));
   state.timers.push(setInterval(refreshHealth, HEALTH_EVERY_MS));
+  state.timers.push(setInterval(refreshFleet, HEALTH_EVERY_MS));
   state.timers.push(setInterval(refreshReports, REPORT_EVERY_MS));
 }
 

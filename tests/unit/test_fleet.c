@@ -334,6 +334,13 @@ static void test_config_fleet(void **state)
                     err, sizeof err);
     assert_null(cfg);
     assert_non_null(strstr(err, "needs fleet.redis.url"));
+    /* an unset ${VAR} (only the collector's environment has it) is not a refusal */
+    unsetenv("AK_TEST_UNSET_REDIS_URL");
+    cfg = load_text("version: 1\nagents:\n  a1: { budget: { type: daily, limit: 10, scope: fleet } }\n"
+                    "fleet:\n  redis: { url: \"${AK_TEST_UNSET_REDIS_URL}\" }\n", err, sizeof err);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->fleet.redis_url, "");
+    ak_config_free(cfg);
     cfg = load_text("version: 1\nfleet:\n  redis: { url: \"redis://r\" }\n  lease: { low_water: 1.5 }\n",
                     err, sizeof err);
     assert_null(cfg);

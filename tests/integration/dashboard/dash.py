@@ -65,6 +65,10 @@ agents:
     alerts: [ { threshold: 0.1, channels: [hook] } ]
   dash-c: { budget: { type: monthly, limit: 100 } }
   dash-d: { budget: { type: total, limit: 1000 } }
+  dash-f: { budget: { type: daily, limit: 30, scope: fleet } }
+fleet:
+  redis: { url: "redis://127.0.0.1:9" }     # nobody listens: the fleet view says so
+  host_id: dash-host
 shared_budgets:
   dash-team: { budget: { type: daily, limit: 50 }, agents: [dash-a, dash-b] }
 exporters:
@@ -319,6 +323,16 @@ def t_api(d):
             "/api/all/resume lifts it", "%s %s %s %s; %s %s" % (code, resp, code2, resp2,
                                                                run.statuses, run2.statuses))
 
+    code, fleet = d.http("GET", "/api/fleet")
+    rc, out, _ = d.akctl("fleet", "--json")
+    ctl = json.loads(out) if rc == 0 else None
+    api_fleet = dict(fleet) if isinstance(fleet, dict) else {}
+    configured = api_fleet.pop("configured", None)
+    R.check(code == 200 and configured is True and api_fleet == ctl
+            and [b.get("name") for b in api_fleet.get("budgets", [])] == ["dash-f"],
+            "dashboard api: /api/fleet is `akctl fleet --json` (plus configured): the "
+            "fleet-scoped budget dash-f", "api %s %s\nakctl %s %s" % (code, fleet, rc, out[:300]))
+
     code, evs = d.http("GET", "/api/events?agent=dash-b&limit=50")
     R.check(code == 200 and isinstance(evs, list) and evs
             and all(e.get("agent") == "dash-b" for e in evs),
@@ -519,7 +533,7 @@ def browser_checks(d, cdp):
 
     cdp.eval("var s = document.getElementById('search'); s.value = 'dash-'; "
              "s.dispatchEvent(new Event('input')); true")
-    cdp.wait("document.querySelectorAll('#agents tbody tr').length == 4")
+    cdp.wait("document.querySelectorAll('#agents tbody tr').length == 5")
     rows = {r["agent"]: r for r in cdp.eval(ROWS_JS)}
     st = d.akctl_status()
     bad = []
@@ -531,14 +545,20 @@ def browser_checks(d, cdp):
         mock = agent == "dash-c" or round(a.get("spent_usd", 0) * 1e6) == d.spent.get(agent)
         if {k: r.get(k) for k in want} != want or not mock:   # dash-c's budget is daily now
             bad.append((agent, want, r))
-    R.check(len(rows) == 4 and not bad,
-            "dashboard browser: searching 'dash-' leaves 4 rows whose spent, limit, percent, "
+    R.check(len(rows) == 5 and not bad,
+            "dashboard browser: searching 'dash-' leaves 5 rows whose spent, limit, percent, "
             "calls and state are akctl status's figures (and the mock's cost)", str(bad or rows))
     shared = cdp.eval("Array.from(document.querySelectorAll('#shared tbody tr')).map(tr => "
                       "[tr.dataset.shared, tr.querySelector('.spent').textContent])")
     sh = next((s for s in st.get("shared_budgets", []) if s.get("name") == "dash-team"), {})
     R.check(shared == [["dash-team", usd_text(sh.get("spent_usd"))]],
             "dashboard browser: the shared budget row shows its spend", str(shared))
+    fleet = cdp.wait("!document.getElementById('fleet-section').hidden && "
+                     "Array.from(document.querySelectorAll('#fleet tbody tr')).map(tr => "
+                     "tr.dataset.fleet + ' ' + tr.lastChild.textContent)", 8)
+    R.check(fleet and fleet[0].startswith("agent:dash-f "),
+            "dashboard browser: the fleet view lists the fleet budget dash-f and its state",
+            str(fleet))
     alerts = cdp.wait("Array.from(document.querySelectorAll('#alerts tbody tr')).map("
                       "tr => tr.textContent).filter(t => t.includes('dash-b')).length", 8)
     R.check(bool(alerts), "dashboard browser: the alert sent for dash-b is listed", "")

@@ -53,7 +53,12 @@ def round_once(n):
     mock_micros = sum(ekit.mock_cost_micros("openai", r) for r in answered)
     evs, err = sc.events()
     ev_micros = round(sum((e.get("cost_usd") or 0) for e in evs) * 1e6)
-    allowed = [e for e in evs if e.get("decision") == "allowed"]
+    # a call that found the ledger's lock busy past limits.ledger_wait_ms went out unchecked
+    # (on_error: open): its event says so and its cost counts; only those may pass the limit
+    busy = [e for e in evs if e.get("decision") == "unmetered"
+            and (e.get("reason") or "").startswith("ledger busy")]
+    busy_micros = round(sum((e.get("cost_usd") or 0) for e in busy) * 1e6)
+    allowed = [e for e in evs if e.get("decision") == "allowed"] + busy
     blocked = [e for e in evs if e.get("decision") == "blocked_budget"]
     st = sc.status() or {}
     shared = [b for b in st.get("shared_budgets", []) if b.get("name") == "team"]
@@ -64,8 +69,9 @@ def round_once(n):
     problems = []
     if len(flat) != PROCS * CALLS or set(flat) - {"200", "429"}:
         problems.append("statuses: %d, kinds %s" % (len(flat), sorted(set(flat))))
-    if spent is None or spent > limit_micros:
-        problems.append("shared spent %s > limit %d micro-USD" % (spent, limit_micros))
+    if spent is None or spent > limit_micros + busy_micros:
+        problems.append("shared spent %s > limit %d micro-USD (+%d unchecked: ledger busy)"
+                        % (spent, limit_micros, busy_micros))
     if ev_micros != mock_micros or spent != mock_micros:
         problems.append("event costs %d, mock total %d, shared spent %s micro-USD"
                         % (ev_micros, mock_micros, spent))
@@ -78,8 +84,11 @@ def round_once(n):
         problems.append("reservations left: %s" % reserved)
     if err:
         problems.append(err)
-    R.check(not problems, "%s: spend %s <= limit %d micro-USD, event costs = mock total, no "
-            "reservation left" % (label, spent, limit_micros), "\n".join(problems))
+    R.check(not problems, "%s: spend %s <= limit %d micro-USD%s, event costs = mock total, no "
+            "reservation left" % (label, spent, limit_micros,
+                                  " + %d from %d calls the busy ledger let through unchecked"
+                                  % (busy_micros, len(busy)) if busy else ""),
+            "\n".join(problems))
     return took
 
 

@@ -23,7 +23,8 @@ Phases:
             host's collector reclaims it (l:h3 = s:h3 in Redis, akctl fleet says "alive":
             false), and the amount is leasable again.
   errors    Redis gone and the lease spent: hold refuses with the fleet message, open lets the
-            call through with the event flagged.
+            call through with the event flagged; Redis back (empty): the host's total, what
+            it spent meanwhile included, is in Redis once.
 Usage: fleet.py ROUNDS   (inside the sandbox)
 """
 import json
@@ -47,6 +48,7 @@ PROCS = 4
 CALLS = 6
 MAX_TOKENS = 12
 TTL_S = 2
+LEDGER_WAIT_MS = 5000
 # Every process gets one clock standing still at noon of the run's day (akclock): a lease is
 # valid for ttl / 2 of the host's clock, and a standing clock keeps a loaded machine's slow
 # heartbeat from expiring it (Redis paces the TTLs on its own clock).
@@ -102,8 +104,11 @@ class Redis:
             self.p = None
 
     def cli(self, *args):
-        p = subprocess.run([REDIS_CLI, "-p", str(self.port), "--raw"] + list(args),
-                           capture_output=True, timeout=10, env=redis_env())
+        try:
+            p = subprocess.run([REDIS_CLI, "-p", str(self.port), "--raw"] + list(args),
+                               capture_output=True, timeout=10, env=redis_env())
+        except subprocess.TimeoutExpired:
+            return ""
         return p.stdout.decode(errors="replace")
 
     def budget(self, name):
@@ -114,6 +119,9 @@ class Redis:
             if k[:2] in ("l:", "s:"):
                 d[k[0]][k[2:]] = int(v)
         return d
+
+
+ALL_HOSTS = []                    # every host made, so that no collector outlives the test
 
 
 class Host:
@@ -127,12 +135,17 @@ class Host:
                 "    agents: [%s]\nagents:\n%s"
                 "fleet:\n  redis: { url: \"redis://127.0.0.1:%d\", connect_timeout_ms: 300 }\n"
                 "  lease: { chunk_usd: %s, low_water: %s, wait_ms: %d, ttl: %d }\n"
-                "  on_fleet_error: %s\n  host_id: %s\n%s"
+                "  on_fleet_error: %s\n  host_id: %s\n"
+                # a loaded CI machine can hold LMDB's write lock past the default 50 ms, and
+                # then a call goes out unreserved (on_error: open): not what this test is about
+                "limits:\n  ledger_wait_ms: %d\n%s"
                 % (budget, ekit.usd(limit), ", ".join(self.agents),
                    "".join("  %s: { budget: none }\n" % a for a in self.agents), redis.port,
-                   ekit.usd(chunk), low_water, wait_ms, TTL_S, on_error, self.id, extra))
+                   ekit.usd(chunk), low_water, wait_ms, TTL_S, on_error, self.id,
+                   LEDGER_WAIT_MS, extra))
         self.sc = ekit.Scene("fleet-" + self.id, body)
         self.collector = None
+        ALL_HOSTS.append(self)
 
     def env(self, agent=None):
         env = self.sc.env(agent) if agent else ekit.akcheck.base_env()
@@ -228,7 +241,9 @@ def hosts_up(redis, budget, limit, chunk, **kw):
     hosts = [Host(i + 1, redis, budget, limit, chunk, **kw) for i in range(HOSTS)]
     for h in hosts:
         h.start_collector()
-    ok = wait_for(lambda: len(redis.budget(budget)["l"]) == HOSTS, 10)
+    # every host holds a lease (after a fresh or emptied Redis, once its settle time passed)
+    ok = wait_for(lambda: len([v for v in redis.budget(budget)["l"].values() if v > 0]) == HOSTS,
+                  TTL_S * 5)
     return hosts, ok
 
 
@@ -340,16 +355,36 @@ def phase_dead(redis):
     limit = chunk * HOSTS              # the three leases take the whole limit
     hosts, up = hosts_up(redis, "dead", limit, chunk)
     before = redis.budget("dead")
+
+    def status_fleet():
+        st = hosts[0].akctl_json("status", "--json") or {}
+        rows = [b for b in st.get("shared_budgets", []) if b.get("name") == "dead"]
+        return rows[0] if rows else {}
+    # akctl status: host and fleet figures side by side, once h1's collector saw all three
+    wait_for(lambda: (status_fleet().get("fleet") or {}).get("hosts_holding") == HOSTS, TTL_S * 2)
+    sf = status_fleet()
+    fl = sf.get("fleet") or {}
+    status_ok = (sf.get("scope") == "fleet" and fl.get("hosts_holding") == HOSTS
+                 and round(fl.get("host_leased_usd", 0) * 1e6) == chunk
+                 and round(fl.get("leased_usd", 0) * 1e6) == limit
+                 and round(fl.get("limit_usd", 0) * 1e6) == limit and fl.get("redis_down") is False)
     hosts[2].stop_collector(signal.SIGKILL)
     reclaimed = wait_for(lambda: redis.budget("dead")["l"].get("h3") == 0, TTL_S * 4)
-    st = hosts[0].akctl_json("fleet", "--json") or {}
-    rows = [h for b in st.get("budgets", []) for h in b.get("hosts", []) if h.get("host") == "h3"]
+
+    def h3_rows():
+        st = hosts[0].akctl_json("fleet", "--json") or {}
+        return [h for b in st.get("budgets", []) for h in b.get("hosts", []) if h.get("host") == "h3"]
+    # h1's view is its collector's last sync (ledger meta): wait for its next heartbeat
+    wait_for(lambda: any(r.get("alive") is False for r in h3_rows()), TTL_S * 2)
+    rows = h3_rows()
     # host 1 spends past its own chunk: only possible with h3's lease back in the pool
     outs = finish(start_agents([hosts[0]], "d"))
     after = redis.budget("dead")
     for h in hosts[:2]:
         h.stop_collector()
     problems = []
+    if not status_ok:
+        problems.append("akctl status --json on h1: %s" % json.dumps(sf)[:600])
     if not up or before["l"].get("h3") != chunk:
         problems.append("h3 did not hold a lease first: %s" % before)
     if not reclaimed:
@@ -359,8 +394,9 @@ def phase_dead(redis):
     if after["l"].get("h1", 0) <= chunk:
         problems.append("h1 could not lease what h3 gave back: %s (statuses %s)"
                         % (after, statuses(outs)))
-    R.check(not problems, "fleet dead host: h3's lease (%d micro-USD) came back after the "
-            "TTL (%d s) and h1 leased it (h1 lease now %s)" % (chunk, TTL_S, after["l"].get("h1")),
+    R.check(not problems, "fleet dead host: akctl status shows 3 hosts holding the whole limit; "
+            "h3's lease (%d micro-USD) came back after the TTL (%d s) and h1 leased it (h1 lease "
+            "now %s)" % (chunk, TTL_S, after["l"].get("h1")),
             "\n".join(problems))
 
 
@@ -375,12 +411,15 @@ def phase_errors(redis):
         time.sleep(1.0)                # the collector notices at its next heartbeat
         outs = finish(start_agents_one(h))
         evs, _ = h.events()
+        spent = sum(round((e.get("cost_usd") or 0) * 1e6) for e in evs)
+        redis.start()                  # back, empty: the collector replays its total
+        replayed = wait_for(lambda: redis.budget("err" + mode)["s"].get("h1") == spent, 10)
         h.stop_collector()
-        redis.start()
-        out[mode] = (statuses(outs), evs)
-    hold_st, hold_ev = out["hold"]
-    open_st, open_ev = out["open"]
-    problems = []
+        out[mode] = (statuses(outs), evs, spent, replayed, redis.budget("err" + mode)["s"])
+    hold_st, hold_ev = out["hold"][:2]
+    open_st, open_ev = out["open"][:2]
+    problems = ["%s: spent %d while Redis was down, Redis has %s after it came back"
+                % (m, out[m][2], out[m][4]) for m in out if not out[m][3]]
     blocked = [e for e in hold_ev if e.get("decision") == "blocked_budget"]
     if hold_st.count("200") >= CALLS or not blocked or \
             "cannot be reached" not in (blocked[0].get("reason") or ""):
@@ -390,8 +429,10 @@ def phase_errors(redis):
             any(e.get("decision") != "allowed" for e in open_ev):
         problems.append("open: statuses %s, %s" % (open_st, ekit.ev_brief(open_ev, 3)))
     R.check(not problems, "fleet Redis down: hold spends the lease (%d answered) then refuses "
-            "(%d refused); open answers all %d, %d flagged"
-            % (hold_st.count("200"), len(blocked), CALLS, len(flagged)), "\n".join(problems))
+            "(%d refused); open answers all %d, %d flagged; when Redis is back each host's "
+            "total is replayed once (%d and %d micro-USD)"
+            % (hold_st.count("200"), len(blocked), CALLS, len(flagged), out["hold"][2],
+               out["open"][2]), "\n".join(problems))
 
 
 def start_agents_one(h):
@@ -415,6 +456,8 @@ def main(argv):
         phase_dead(redis)
         phase_errors(redis)
     finally:
+        for h in ALL_HOSTS:
+            h.stop_collector(signal.SIGKILL)
         redis.kill()
     return 1 if R.failed else 0
 

@@ -13,6 +13,8 @@ enum ak_decision {
     AK_DEC_BLOCKED_GUARDRAIL, AK_DEC_UNMETERED,
 };
 enum ak_cost_source { AK_COST_USAGE = 0, AK_COST_ESTIMATE, AK_COST_UNPRICED };
+/* Which plane saw the call: the preloaded shim (in the process) or akproxy (on the way out). */
+enum ak_plane { AK_PLANE_INPROC = 0, AK_PLANE_EGRESS };
 
 /* Token counts, normalised the OpenTelemetry way (see pricing/pricing.h):
  * input includes cached and cache-written tokens; output includes reasoning. */
@@ -48,6 +50,7 @@ struct ak_event {
     int pid;
     char exe[AK_EV_HOST];
     char key_fp[13];              /* "" = null */
+    enum ak_plane plane;
     char *prompt;                 /* only with privacy.save_prompts; owned by caller */
 };
 
@@ -55,6 +58,8 @@ const char *ak_decision_name(enum ak_decision d);
 bool ak_decision_parse(const char *s, enum ak_decision *out);
 const char *ak_cost_source_name(enum ak_cost_source s);
 bool ak_cost_source_parse(const char *s, enum ak_cost_source *out);
+const char *ak_plane_name(enum ak_plane p);
+bool ak_plane_parse(const char *s, enum ak_plane *out);
 
 /* Fills event_id with a fresh UUID v4 (from getrandom). */
 void ak_event_new_id(char out[40]);

@@ -39,6 +39,8 @@ struct exchange {
 };
 
 struct ak_econn {
+    const struct eng_who *who;    /* &eng.self (in-process) or &peer (egress) */
+    struct eng_who peer;
     char host[AK_EV_HOST];
     enum ak_provider prov;
     struct ak_reqparser *rq;
@@ -58,13 +60,12 @@ static size_t max_body(void)
     return eng.cfg && eng.cfg->max_body_bytes ? eng.cfg->max_body_bytes : AK_DEFAULT_MAX_BODY;
 }
 
-struct ak_econn *econn_new(const char *host, int port, int provider)
+static struct ak_econn *econn_alloc(const char *host, int provider)
 {
-    (void)port;                   /* classification needed it; events name the host only */
-    engine_whoami();
     struct ak_econn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    c->who = &eng.self;
     snprintf(c->host, sizeof c->host, "%s", host);
     c->prov = (enum ak_provider)provider;
     c->rq = ak_reqparser_new(c->prov, max_body());
@@ -72,6 +73,34 @@ struct ak_econn *econn_new(const char *host, int port, int provider)
         free(c);
         return NULL;
     }
+    return c;
+}
+
+struct ak_econn *econn_new(const char *host, int port, int provider)
+{
+    (void)port;                   /* classification needed it; events name the host only */
+    engine_whoami();
+    return econn_alloc(host, provider);
+}
+
+_Static_assert(sizeof ((struct ak_peer *)0)->agent == ENG_AGENT_LEN, "agent name sizes");
+_Static_assert(sizeof ((struct ak_peer *)0)->exe == ENG_EXE_LEN, "exe path sizes");
+
+struct ak_econn *econn_new_peer(const char *host, int port, int provider, const struct ak_peer *who)
+{
+    (void)port;
+    struct ak_econn *c = econn_alloc(host, provider);
+    if (!c)
+        return NULL;
+    memcpy(c->peer.agent, who->agent, sizeof c->peer.agent);
+    c->peer.agent[sizeof c->peer.agent - 1] = '\0';
+    memcpy(c->peer.exe, who->exe, sizeof c->peer.exe);
+    c->peer.exe[sizeof c->peer.exe - 1] = '\0';
+    c->peer.pid = who->pid;
+    c->peer.uid = who->uid;
+    c->peer.start_ms = who->start_ms;
+    c->peer.plane = AK_PLANE_EGRESS;
+    c->who = &c->peer;
     return c;
 }
 
@@ -101,7 +130,7 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
         snprintf(reason, sizeof reason, "%s", x->req.stream ? "stream ended early" : "reply ended early");
     }
     struct meter_call m = {
-        .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
+        .who = c->who, .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
         .res_id = x->res_id, .budgets = x->budgets, .n_budgets = x->n_budgets,
         .decision = dec, .reason = reason, .prompt = x->prompt,
         .complete = complete,
@@ -137,11 +166,11 @@ static void refuse(struct ak_econn *c, const struct ak_xreq *rq, const struct en
         return;
     }
     struct meter_call m = {
-        .host = c->host, .provider = c->prov, .req = rq, .resp = NULL, .t0_ms = ak_now_ms(),
+        .who = c->who, .host = c->host, .provider = c->prov, .req = rq, .resp = NULL, .t0_ms = ak_now_ms(),
         .decision = er->decision, .reason = er->reason, .complete = true,
     };
     meter_record(&m);
-    ak_info("refused a call to %s for agent '%s': %s", c->host, eng.agent, er->reason);
+    ak_info("refused a call to %s for agent '%s': %s", c->host, c->who->agent, er->reason);
     res->action = AK_WR_REFUSE;
     res->out = c->out.data;
     res->out_len = c->out.len;
@@ -169,7 +198,7 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     if (c->x.active)
         exchange_finish(c, FIN_EARLY); /* the previous reply was never read to its end */
 
-    struct enforce_call call = { .req = rq, .provider = c->prov };
+    struct enforce_call call = { .who = c->who, .req = rq, .provider = c->prov };
     const struct ak_prices *prices = engine_prices();
     call.priced = prices && ak_price_lookup(prices, eng.cfg, c->prov, rq->model, &call.price) == AK_OK;
     struct enforce_result er;
@@ -229,7 +258,7 @@ static void exchange_unchecked(struct ak_econn *c)
     snprintf(reason, sizeof reason, "request body over the %zu-byte cap (limits.max_body_bytes): "
              "not checked against budgets", max_body());
     struct enforce_result er;
-    enforce_unchecked(reason, &er);
+    enforce_unchecked(c->who, reason, &er);
     struct exchange *x = &c->x;
     x->req = *rq;
     x->decision = er.decision;
@@ -355,7 +384,7 @@ static bool cut_requested(struct ak_econn *c)
     if (!l || now < c->next_cut_check_ms)
         return false;
     c->next_cut_check_ms = now + CUT_CHECK_MS;
-    if (ak_ledger_agent_get(l, eng.agent, &f) == AK_OK && f.suspended && f.cut_streams)
+    if (ak_ledger_agent_get(l, c->who->agent, &f) == AK_OK && f.suspended && f.cut_streams)
         return true;
     return ak_ledger_agent_get(l, AK_AGENT_ALL, &f) == AK_OK && f.suspended && f.cut_streams;
 }

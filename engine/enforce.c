@@ -20,42 +20,43 @@
 
 #define MS_PER_S 1000LL
 
-static const struct ak_agent_cfg *agent_cfg(void)
+static const struct ak_agent_cfg *agent_cfg(const char *agent)
 {
-    return ak_config_agent_or_default(eng.cfg, eng.agent);
+    return ak_config_agent_or_default(eng.cfg, agent);
 }
 
-static bool shared_has_agent(const struct ak_shared_budget *sb)
+static bool shared_has_agent(const struct ak_shared_budget *sb, const char *agent)
 {
     for (size_t i = 0; i < sb->n_agents; i++)
-        if (strcmp(sb->agents[i], eng.agent) == 0)
+        if (strcmp(sb->agents[i], agent) == 0)
             return true;
     return false;
 }
 
 /* The agent's own budget: an `akctl budget set` override (in its flags), else the config's. */
-static struct ak_budget own_budget(const struct ak_agent_flags *f)
+static struct ak_budget own_budget(const char *agent, const struct ak_agent_flags *f)
 {
     if (f && f->has_budget_override)
         return f->budget_override;
-    return agent_cfg()->budget;
+    return agent_cfg(agent)->budget;
 }
 
 /* The budgets a call counts against; `f` is the agent's flags as read for this call. */
-static size_t budgets_for(const struct ak_agent_flags *f, struct ak_budget_ref *out, size_t max)
+static size_t budgets_for(const char *agent, const struct ak_agent_flags *f,
+                          struct ak_budget_ref *out, size_t max)
 {
     size_t n = 0;
-    struct ak_budget b = own_budget(f);
+    struct ak_budget b = own_budget(agent, f);
     if (n < max)
         out[n++] = (struct ak_budget_ref){
-            .scope = AK_SCOPE_AGENT, .name = eng.agent,
+            .scope = AK_SCOPE_AGENT, .name = agent,
             .type = b.set ? b.type : AK_PERIOD_DAILY,
             .limit_micros = b.set ? b.limit_micros : -1,
-            .max_calls = agent_cfg()->guardrails.max_calls,
+            .max_calls = agent_cfg(agent)->guardrails.max_calls,
         };
     for (size_t i = 0; i < eng.cfg->n_shared && n < max; i++) {
         const struct ak_shared_budget *sb = &eng.cfg->shared[i];
-        if (!shared_has_agent(sb))
+        if (!shared_has_agent(sb, agent))
             continue;
         out[n++] = (struct ak_budget_ref){
             .scope = AK_SCOPE_SHARED, .name = sb->name,
@@ -80,8 +81,8 @@ static void verdict(struct enforce_result *out, enum ak_decision d, const char *
 
 /* The agent's flags say suspended (the ledger reports a host-wide stop on every agent). A
  * budget-caused suspension lifts by itself once the period that caused it has turned. */
-static bool check_suspended(struct ak_ledger *l, struct ak_agent_flags *f, int64_t now,
-                            struct enforce_result *out)
+static bool check_suspended(const struct eng_who *who, struct ak_ledger *l,
+                            struct ak_agent_flags *f, int64_t now, struct enforce_result *out)
 {
     if (!f->suspended)
         return false;
@@ -94,28 +95,28 @@ static bool check_suspended(struct ak_ledger *l, struct ak_agent_flags *f, int64
         return true;
     }
     if (!f->manual && f->period[0]) {
-        struct ak_budget b = own_budget(f);
+        struct ak_budget b = own_budget(who->agent, f);
         char cur[AK_PERIOD_KEY_LEN];
         ak_period_key(b.set ? b.type : AK_PERIOD_DAILY, now, cur);
         if (strcmp(cur, f->period) != 0) {
-            ak_ledger_resume(l, eng.agent);
-            ak_info("agent '%s': the budget period turned; suspension lifted", eng.agent);
+            ak_ledger_resume(l, who->agent);
+            ak_info("agent '%s': the budget period turned; suspension lifted", who->agent);
             f->suspended = false;
             return false;
         }
     }
     verdict(out, AK_DEC_BLOCKED_SUSPENDED, "agent '%s' is suspended (%s); lift with: akctl resume %s",
-            eng.agent, f->reason[0] ? f->reason : "no reason given", eng.agent);
+            who->agent, f->reason[0] ? f->reason : "no reason given", who->agent);
     return true;
 }
 
-static bool check_loop(struct ak_ledger *l, const struct ak_guardrails *g, uint64_t hash,
-                       struct enforce_result *out)
+static bool check_loop(const struct eng_who *who, struct ak_ledger *l,
+                       const struct ak_guardrails *g, uint64_t hash, struct enforce_result *out)
 {
     struct ak_history_entry h[AK_HISTORY_MAX];
     size_t n = 0;
     if (g->loop_window <= 0 || g->loop_max_repeats <= 0 || !hash ||
-        ak_ledger_history(l, eng.agent, h, AK_HISTORY_MAX, &n) != AK_OK)
+        ak_ledger_history(l, who->agent, h, AK_HISTORY_MAX, &n) != AK_OK)
         return false;
     size_t window = (size_t)g->loop_window - 1;   /* this call is the last of the window */
     int same = 1;
@@ -125,23 +126,24 @@ static bool check_loop(struct ak_ledger *l, const struct ak_guardrails *g, uint6
         return false;
     verdict(out, AK_DEC_BLOCKED_GUARDRAIL,
             "loop_detection: the same request %d times within %d calls of agent '%s'",
-            same, g->loop_window, eng.agent);
+            same, g->loop_window, who->agent);
     return true;
 }
 
 static bool check_guardrails(struct ak_ledger *l, const struct enforce_call *call, int64_t now,
                              struct enforce_result *out)
 {
-    const struct ak_guardrails *g = &agent_cfg()->guardrails;
+    const struct eng_who *who = call->who;
+    const struct ak_guardrails *g = &agent_cfg(who->agent)->guardrails;
     const struct ak_xreq *rq = call->req;
     if (g->max_tokens_per_call > 0 && rq->max_output_tokens > g->max_tokens_per_call) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_tokens_per_call: the call asks for %lld tokens, the limit of agent '%s' is %lld",
-                (long long)rq->max_output_tokens, eng.agent, (long long)g->max_tokens_per_call);
+                (long long)rq->max_output_tokens, who->agent, (long long)g->max_tokens_per_call);
         return true;
     }
-    if (g->max_runtime_s > 0 && now - eng.start_ms > g->max_runtime_s * MS_PER_S) {
+    if (g->max_runtime_s > 0 && now - who->start_ms > g->max_runtime_s * MS_PER_S) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_runtime: process %d of agent '%s' has run longer than %lld s",
-                eng.pid, eng.agent, (long long)g->max_runtime_s);
+                who->pid, who->agent, (long long)g->max_runtime_s);
         return true;
     }
     if (!call->priced && eng.cfg->unknown_model == AK_UNKNOWN_BLOCK) {
@@ -149,7 +151,7 @@ static bool check_guardrails(struct ak_ledger *l, const struct enforce_call *cal
                 rq->model);
         return true;
     }
-    return check_loop(l, g, rq->body_hash, out);
+    return check_loop(who, l, g, rq->body_hash, out);
 }
 
 /* The input side of a reservation must be an upper bound, or calls in flight together can
@@ -220,10 +222,10 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
                     const struct enforce_call *call, int64_t now, struct enforce_result *out)
 {
     struct ak_budget_ref *budgets = out->budgets;
-    size_t n = out->n_budgets = budgets_for(f, out->budgets, ENF_MAX_BUDGETS);
+    size_t n = out->n_budgets = budgets_for(call->who->agent, f, out->budgets, ENF_MAX_BUDGETS);
     struct ak_reserve r = {
-        .agent = eng.agent, .budgets = budgets, .n_budgets = n,
-        .amount_micros = worst_case(call), .pid = eng.pid, .now_ms = now,
+        .agent = call->who->agent, .budgets = budgets, .n_budgets = n,
+        .amount_micros = worst_case(call), .pid = call->who->pid, .now_ms = now,
     };
     struct ak_reserve_result rr;
     enum ak_err e = ak_ledger_reserve(l, &r, &rr);
@@ -248,11 +250,12 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
 
 void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
 {
+    const char *agent = call->who->agent;
     memset(out, 0, sizeof *out);
     out->decision = AK_DEC_ALLOWED;
     if (eng.config_error[0]) {
         verdict(out, AK_DEC_UNMETERED, "%s", eng.config_error);
-        out->n_budgets = budgets_for(NULL, out->budgets, ENF_MAX_BUDGETS);
+        out->n_budgets = budgets_for(agent, NULL, out->budgets, ENF_MAX_BUDGETS);
         return;
     }
     struct ak_ledger *l = engine_ledger();
@@ -263,12 +266,12 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
     }
     int64_t now = ak_now_ms();
     struct ak_agent_flags f;
-    if (ak_ledger_agent_get(l, eng.agent, &f) != AK_OK)
+    if (ak_ledger_agent_get(l, agent, &f) != AK_OK)
         memset(&f, 0, sizeof f);   /* unreadable flags: the budget check below still runs */
-    if (!check_suspended(l, &f, now, out) && !check_guardrails(l, call, now, out))
+    if (!check_suspended(call->who, l, &f, now, out) && !check_guardrails(l, call, now, out))
         reserve(l, &f, call, now, out);
     if (!out->n_budgets)   /* refused before the budgets were looked at (or monitor mode) */
-        out->n_budgets = budgets_for(&f, out->budgets, ENF_MAX_BUDGETS);
+        out->n_budgets = budgets_for(agent, &f, out->budgets, ENF_MAX_BUDGETS);
     if (out->decision != AK_DEC_ALLOWED && eng.cfg->mode == AK_MODE_MONITOR) {
         static const char prefix[] = "would refuse: ";
         char why[AK_EV_REASON - sizeof prefix + 1];
@@ -280,15 +283,15 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
     }
 }
 
-void enforce_unchecked(const char *reason, struct enforce_result *out)
+void enforce_unchecked(const struct eng_who *who, const char *reason, struct enforce_result *out)
 {
     struct ak_agent_flags f;
     struct ak_ledger *l = engine_ledger();
     memset(out, 0, sizeof *out);
-    if (!l || ak_ledger_agent_get(l, eng.agent, &f) != AK_OK)
+    if (!l || ak_ledger_agent_get(l, who->agent, &f) != AK_OK)
         memset(&f, 0, sizeof f);
     verdict(out, AK_DEC_UNMETERED, "%s", reason);
-    out->n_budgets = budgets_for(&f, out->budgets, ENF_MAX_BUDGETS);
+    out->n_budgets = budgets_for(who->agent, &f, out->budgets, ENF_MAX_BUDGETS);
 }
 
 void enforce_release(uint64_t res_id)
@@ -297,21 +300,21 @@ void enforce_release(uint64_t res_id)
         ak_ledger_release(eng.ledger, res_id);
 }
 
-static void suspend_for(struct ak_ledger *l, const char *why, int64_t now)
+static void suspend_for(const char *agent, struct ak_ledger *l, const char *why, int64_t now)
 {
-    if (ak_ledger_suspend(l, eng.agent, why, true, false, "", now) == AK_OK)
-        ak_info("agent '%s' suspended: %s; lift with: akctl resume %s", eng.agent, why, eng.agent);
+    if (ak_ledger_suspend(l, agent, why, true, false, "", now) == AK_OK)
+        ak_info("agent '%s' suspended: %s; lift with: akctl resume %s", agent, why, agent);
 }
 
-void enforce_after_commit(int64_t now)
+void enforce_after_commit(const struct eng_who *who, int64_t now)
 {
-    const struct ak_guardrails *g = &agent_cfg()->guardrails;
+    const struct ak_guardrails *g = &agent_cfg(who->agent)->guardrails;
     struct ak_ledger *l = eng.ledger;
     if (!l || (!g->spend_rate_micros && !g->max_errors_count))
         return;
     struct ak_history_entry h[AK_HISTORY_MAX];
     size_t n = 0;
-    if (ak_ledger_history(l, eng.agent, h, AK_HISTORY_MAX, &n) != AK_OK)
+    if (ak_ledger_history(l, who->agent, h, AK_HISTORY_MAX, &n) != AK_OK)
         return;
     int64_t spent = 0;
     int errors = 0;
@@ -327,9 +330,9 @@ void enforce_after_commit(int64_t now)
         ak_usd_format(spent, a, sizeof a);
         ak_usd_format(g->spend_rate_micros, b, sizeof b);
         snprintf(why, sizeof why, "max_spend_rate: %s spent within %d s (limit %s)", a, g->spend_rate_per_s, b);
-        suspend_for(l, why, now);
+        suspend_for(who->agent, l, why, now);
     } else if (g->max_errors_count && errors >= g->max_errors_count) {
         snprintf(why, sizeof why, "max_errors: %d failed calls within %d s", errors, g->max_errors_per_s);
-        suspend_for(l, why, now);
+        suspend_for(who->agent, l, why, now);
     }
 }

@@ -1,7 +1,8 @@
 /*
  * engine.h - the metering engine's process context, shared by its files (engine.c owns it).
  * One struct per process: the config, the price table, the ledger (opened on the first metered
- * call), and who this process is (agent, exe, pid). Reset in a forked child.
+ * call), and who this process is (agent, exe, pid: `self`, the identity of the in-process
+ * plane; an egress connection carries its own). Reset in a forked child.
  */
 #ifndef AK_ENGINE_H
 #define AK_ENGINE_H
@@ -18,6 +19,17 @@
 #define ENG_AGENT_LEN AK_EV_NAME
 #define ENG_EXE_LEN AK_EV_HOST
 
+/* Who makes the calls on a connection: this process for the in-process plane, the client
+ * process akproxy found for the egress plane. Threaded through enforce.c and meter.c. */
+struct eng_who {
+    char agent[ENG_AGENT_LEN];
+    char exe[ENG_EXE_LEN];
+    int pid;
+    unsigned uid;
+    int64_t start_ms;             /* the process's start, for max_runtime */
+    enum ak_plane plane;
+};
+
 struct engine {
     pthread_mutex_t lock;         /* ledger open, one-time logs */
     struct ak_config *cfg;
@@ -29,10 +41,7 @@ struct engine {
                                         every call recorded as unmetered with this reason */
     char state_dir[512];
     pthread_once_t identity_once;  /* agent and exe: engine_whoami() */
-    char agent[ENG_AGENT_LEN];
-    char exe[ENG_EXE_LEN];
-    int pid;
-    int64_t start_ms;             /* process start, for max_runtime */
+    struct eng_who self;          /* this process (the in-process plane's callers) */
     _Atomic unsigned long internal_errors; /* "cannot happen" paths taken */
     _Atomic int64_t last_poke_ms;  /* the collector is poked at most every POKE_INTERVAL_MS */
 };
@@ -53,6 +62,7 @@ void identity_resolve(const struct ak_config *cfg, char *agent, size_t agent_len
 
 /* enforce.c: the decision before a call leaves the process. */
 struct enforce_call {
+    const struct eng_who *who;
     const struct ak_xreq *req;
     enum ak_provider provider;
     bool priced;
@@ -74,9 +84,9 @@ struct enforce_result {
 void enforce_decide(const struct enforce_call *call, struct enforce_result *out);
 /* For a call that goes out unchecked (its body was over the cap): only the budgets its
  * cost will be committed to, and decision unmetered with `reason`. */
-void enforce_unchecked(const char *reason, struct enforce_result *out);
+void enforce_unchecked(const struct eng_who *who, const char *reason, struct enforce_result *out);
 /* After a call was committed: spend velocity and error storms may suspend the agent. */
-void enforce_after_commit(int64_t now_ms);
+void enforce_after_commit(const struct eng_who *who, int64_t now_ms);
 void enforce_release(uint64_t res_id);
 
 #endif

@@ -62,7 +62,7 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     int64_t now = ak_now_ms();
     ev->ts_ms = m->t0_ms;
     ev->duration_ms = now - m->t0_ms;
-    snprintf(ev->agent, sizeof ev->agent, "%s", eng.agent);
+    snprintf(ev->agent, sizeof ev->agent, "%s", m->who->agent);
     snprintf(ev->customer, sizeof ev->customer, "%s", m->req->customer);
     ev->provider = m->provider;
     snprintf(ev->host, sizeof ev->host, "%s", m->host);
@@ -73,8 +73,9 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     ev->status = m->resp ? m->resp->status : 429;
     ev->decision = m->decision;
     snprintf(ev->reason, sizeof ev->reason, "%s", m->reason ? m->reason : "");
-    ev->pid = eng.pid;
-    snprintf(ev->exe, sizeof ev->exe, "%s", eng.exe);
+    ev->pid = m->who->pid;
+    snprintf(ev->exe, sizeof ev->exe, "%s", m->who->exe);
+    ev->plane = m->who->plane;
     snprintf(ev->key_fp, sizeof ev->key_fp, "%s", m->req->key_fp);
     ev->prompt = (char *)m->prompt;
 }
@@ -119,7 +120,7 @@ void meter_record(const struct meter_call *m)
     bool spent = m->resp != NULL;
     struct ak_commit c = {
         .res_id = m->res_id,
-        .agent = spent ? eng.agent : NULL,
+        .agent = spent ? m->who->agent : NULL,
         .budgets = m->budgets,
         .n_budgets = spent ? m->n_budgets : 0,
         .cost_micros = ev.cost_micros,
@@ -136,7 +137,7 @@ void meter_record(const struct meter_call *m)
         ak_error("cannot record a call to %s in the ledger: %s", m->host, ak_strerror(e));
     free(json);
     if (e == AK_OK && spent)
-        enforce_after_commit(c.now_ms);
+        enforce_after_commit(m->who, c.now_ms);
     if (e != AK_OK || !poke_due())
         return;
     if (eng.cfg->collector_socket && eng.cfg->collector_socket[0])

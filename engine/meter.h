@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 
 struct meter_call {
+    const struct eng_who *who;    /* the caller: agent, pid, exe, plane */
     const char *host;
     enum ak_provider provider;
     const struct ak_xreq *req;

@@ -176,6 +176,34 @@ static void refuse(struct ak_econn *c, const struct ak_xreq *rq, const struct en
     res->out_len = c->out.len;
 }
 
+/* A WebSocket upgrade on an LLM host: nothing meters WebSocket frames yet, so it is answered
+ * 426 (the client falls back to HTTPS, where its calls are metered) and recorded as unmetered;
+ * it is never passed through. */
+static void refuse_upgrade(struct ak_econn *c, struct ak_wr_result *res)
+{
+    const struct ak_xreq *rq = ak_reqparser_request(c->rq);
+    char reason[AK_EV_REASON];
+    snprintf(reason, sizeof reason, "WebSocket upgrade to %.64s%.96s refused: WebSocket is not metered "
+             "yet; the client is told to use HTTPS", c->host, rq->target);
+    ak_buf_reset(&c->out);
+    if (ak_refusal_build_upgrade(c->prov, reason, &c->out) != AK_OK) {
+        engine_internal_error("upgrade refusal could not be built");
+        res->action = AK_WR_KILL;
+        return;
+    }
+    struct meter_call m = {
+        .who = c->who, .host = c->host, .provider = c->prov, .req = rq, .t0_ms = ak_now_ms(),
+        .decision = AK_DEC_UNMETERED, .reason = reason, .complete = true,
+        .status = AK_UPGRADE_REFUSAL_STATUS,
+    };
+    meter_record(&m);
+    ak_info("agent '%s': %s", c->who->agent, reason);
+    ak_buf_reset(&c->held);
+    res->action = AK_WR_REFUSE;
+    res->out = c->out.data;
+    res->out_len = c->out.len;
+}
+
 static char *prompt_copy(struct ak_econn *c)
 {
     size_t len = 0;
@@ -334,6 +362,10 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         release_held(c, buf, len, res);
         return;
     case AK_REQ_ERROR:
+        if (ak_reqparser_upgrade(c->rq)) {
+            refuse_upgrade(c, res);
+            return;
+        }
         if (c->held.len == 0 && len >= sizeof H2_PREFACE - 1 &&
             memcmp(buf, H2_PREFACE, sizeof H2_PREFACE - 1) == 0) {
             /* HTTP/2 is not parsed yet: metering and refusal would be blind, so fail closed */

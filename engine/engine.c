@@ -151,6 +151,12 @@ static int engine_reload(void)
     return 0;
 }
 
+static int engine_peer_identify(struct ak_peer *who, char *why, size_t why_len)
+{
+    identity_resolve_peer(eng.cfg, who);
+    return identity_peer_allowed(eng.cfg, who->agent, who->uid, why, why_len) ? 0 : -1;
+}
+
 static const struct ak_engine_api engine_api = {
     .abi = AK_ENGINE_ABI,
     .init = engine_init,
@@ -164,6 +170,7 @@ static const struct ak_engine_api engine_api = {
     .atfork_child = engine_atfork_child,
     .conn_new_peer = econn_new_peer,
     .reload = engine_reload,
+    .peer_identify = engine_peer_identify,
 };
 
 __attribute__((visibility("default"))) const struct ak_engine_api *ak_engine_get(void)

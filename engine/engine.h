@@ -14,6 +14,7 @@
 #include "core/event.h"
 #include "core/ledger.h"
 #include "pricing/pricing.h"
+#include "engine/engine_api.h"
 #include "engine/exchange.h"
 
 #define ENG_AGENT_LEN AK_EV_NAME
@@ -59,6 +60,11 @@ void engine_internal_error(const char *what);
 /* identity.c: the agent name for this process (AGENTKAVACH_AGENT, rules, default template). */
 void identity_resolve(const struct ak_config *cfg, char *agent, size_t agent_len,
                       char *exe, size_t exe_len);
+/* A client process akproxy found: fills exe and (when not claimed) agent from the rules. */
+void identity_resolve_peer(const struct ak_config *cfg, struct ak_peer *who);
+/* May `uid` spend as `agent`? false with the reason in why. */
+bool identity_peer_allowed(const struct ak_config *cfg, const char *agent, unsigned uid,
+                           char *why, size_t why_len);
 
 /* enforce.c: the decision before a call leaves the process. */
 struct enforce_call {

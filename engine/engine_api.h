@@ -81,6 +81,10 @@ struct ak_engine_api {
                                       const struct ak_peer *who);
     /* Reads the config again (akproxy on SIGHUP); 0 when the new one is in force. */
     int (*reload)(void);
+    /* Completes a peer akproxy found (pid, uid; agent when claimed): exe, and the agent from
+     * the identity rules when none was claimed. Then 0 when its user may be that agent, else
+     * -1 with the reason in why. */
+    int (*peer_identify)(struct ak_peer *who, char *why, size_t why_len);
 };
 
 typedef const struct ak_engine_api *(*ak_engine_get_fn)(void);

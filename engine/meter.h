@@ -20,6 +20,7 @@ struct meter_call {
     const char *reason;           /* "" = none */
     const char *prompt;           /* NULL unless privacy.save_prompts */
     bool complete;                /* the response ended normally */
+    int status;                   /* what the client was answered when resp is NULL; 0 = 429 */
 };
 
 /* Prices the call, fills the event, commits spend and record in one ledger transaction and

@@ -5,6 +5,7 @@
 #   engine/*.c                -> build/libakengine.so (the metering engine, dlopen'ed by the stub)
 #   collector/*.c             -> build/akcollector
 #   tools/akctl*.c            -> build/akctl ; tools/akrun.c -> build/akrun
+#   egress/*.c                -> build/akproxy        (links the engine objects: one engine)
 #   tests/unit/test_*.c       -> build/tests/test_*   (one cmocka binary each)
 
 PREFIX  ?= /usr/local
@@ -24,6 +25,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser
 CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+EVENT_LIBS  := $(shell pkg-config --libs libevent libevent_openssl 2>/dev/null) -lssl
 
 WARN    := -Wall -Wextra -Wno-unused-parameter
 ifeq ($(CI),true)
@@ -49,6 +51,7 @@ STUB_SRC    := $(wildcard shim/stub*.c)
 ENGINE_SRC  := $(wildcard engine/*.c)
 COLL_SRC    := $(wildcard collector/*.c)
 AKCTL_SRC   := $(wildcard tools/akctl*.c)
+EGRESS_SRC  := $(wildcard egress/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 TEST_HELP   := $(wildcard tests/unit/helper_*.c)
 
@@ -58,10 +61,11 @@ STUB_OBJ    := $(call obj,$(STUB_SRC))
 ENGINE_OBJ  := $(call obj,$(ENGINE_SRC))
 COLL_OBJ    := $(call obj,$(COLL_SRC))
 AKCTL_OBJ   := $(call obj,$(AKCTL_SRC))
+EGRESS_OBJ  := $(call obj,$(EGRESS_SRC))
 TEST_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
 TEST_HOBJ   := $(call obj,$(TEST_HELP))
 
-ALL := $(B)/libakcore.a $(B)/libakshim.so $(B)/libakengine.so $(B)/akctl $(B)/akrun
+ALL := $(B)/libakcore.a $(B)/libakshim.so $(B)/libakengine.so $(B)/akctl $(B)/akrun $(B)/akproxy
 ifneq ($(COLL_SRC),)
 ALL += $(B)/akcollector
 endif
@@ -95,6 +99,9 @@ $(B)/libakengine.so: $(ENGINE_OBJ) $(B)/libakcore.a
 
 $(B)/akcollector: $(COLL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(COLL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CURL_LIBS) -lpthread -lm
+
+$(B)/akproxy: $(EGRESS_OBJ) $(B)/libakengine.a $(B)/libakcore.a
+	$(CC) -o $@ $(EGRESS_OBJ) $(B)/libakengine.a $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(EVENT_LIBS) -lpthread -lm
 
 $(B)/akctl: $(AKCTL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(AKCTL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) -lpthread -lm

@@ -469,3 +469,20 @@ void econn_free(struct ak_econn *c)
     ak_buf_free(&c->obuf);
     free(c);
 }
+
+void econn_record_unmetered(const struct ak_peer *who, const char *host, int provider,
+                            const char *reason)
+{
+    struct ak_econn *c = econn_new_peer(host, 0, provider, who);
+    if (!c)
+        return;
+    struct ak_xreq none;
+    memset(&none, 0, sizeof none);
+    struct meter_call m = {
+        .who = c->who, .host = c->host, .provider = c->prov, .req = &none,
+        .t0_ms = ak_now_ms(), .decision = AK_DEC_UNMETERED, .reason = reason,
+        .complete = true, .status = -1,
+    };
+    meter_record(&m);
+    econn_free(c);
+}

@@ -14,5 +14,7 @@ void econn_on_sent(struct ak_econn *c);
 void econn_on_read(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_rd_result *res);
 void econn_on_eof(struct ak_econn *c);
 void econn_free(struct ak_econn *c);
+void econn_record_unmetered(const struct ak_peer *who, const char *host, int provider,
+                            const char *reason);
 
 #endif

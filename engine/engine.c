@@ -171,6 +171,7 @@ static const struct ak_engine_api engine_api = {
     .conn_new_peer = econn_new_peer,
     .reload = engine_reload,
     .peer_identify = engine_peer_identify,
+    .record_unmetered = econn_record_unmetered,
 };
 
 __attribute__((visibility("default"))) const struct ak_engine_api *ak_engine_get(void)

@@ -85,6 +85,10 @@ struct ak_engine_api {
      * the identity rules when none was claimed. Then 0 when its user may be that agent, else
      * -1 with the reason in why. */
     int (*peer_identify)(struct ak_peer *who, char *why, size_t why_len);
+    /* Records a connection to an LLM host that nothing can meter (decision unmetered, the
+     * reason given), charged to nobody's budget: akproxy when it cannot terminate one. */
+    void (*record_unmetered)(const struct ak_peer *who, const char *host, int provider,
+                             const char *reason);
 };
 
 typedef const struct ak_engine_api *(*ak_engine_get_fn)(void);

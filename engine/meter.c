@@ -70,7 +70,7 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     const char *model = (m->resp && m->resp->model[0]) ? m->resp->model : m->req->model;
     snprintf(ev->model, sizeof ev->model, "%s", model);
     ev->stream = m->req->stream;
-    ev->status = m->resp ? m->resp->status : m->status ? m->status : 429;
+    ev->status = m->resp ? m->resp->status : m->status < 0 ? 0 : m->status ? m->status : 429;
     ev->decision = m->decision;
     snprintf(ev->reason, sizeof ev->reason, "%s", m->reason ? m->reason : "");
     ev->pid = m->who->pid;

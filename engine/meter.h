@@ -20,7 +20,8 @@ struct meter_call {
     const char *reason;           /* "" = none */
     const char *prompt;           /* NULL unless privacy.save_prompts */
     bool complete;                /* the response ended normally */
-    int status;                   /* what the client was answered when resp is NULL; 0 = 429 */
+    int status;                   /* the client's answer when resp is NULL: 0 = a refusal's
+                                     429, -1 = none (status 0 in the event) */
 };
 
 /* Prices the call, fills the event, commits spend and record in one ledger transaction and

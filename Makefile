@@ -79,7 +79,8 @@ $(B)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # The stub: libc (and libdl) only, hidden visibility, exported hooks listed in the version script.
-$(STUB_OBJ) $(B)/obj/tools/akrun.o: $(B)/obj/%.o: %.c
+AKRUN_OBJ := $(B)/obj/tools/akrun.o $(B)/obj/tools/akrun_proxy.o
+$(STUB_OBJ) $(AKRUN_OBJ): $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(STUB_CFLAGS) $(STUB_EXTRA) -MMD -MP -c $< -o $@
 # ...except the dlopen wrapper, which must end in a tail call (see shim/stub_dlopen.c)
@@ -106,7 +107,7 @@ $(B)/akproxy: $(EGRESS_OBJ) $(B)/libakengine.a $(B)/libakcore.a
 $(B)/akctl: $(AKCTL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(AKCTL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
 
-$(B)/akrun: $(B)/obj/tools/akrun.o
+$(B)/akrun: $(AKRUN_OBJ)
 	$(CC) -o $@ $^ $(STUB_LDFLAGS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TEST_HOBJ) $(B)/libakengine.a $(B)/libakcore.a

@@ -169,6 +169,21 @@ out:
     return rc;
 }
 
+static int mkdir_parents(const char *dir)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, DIR_MODE) != 0 && errno != EEXIST)
+            return -1;
+        *s = '/';
+    }
+    return mkdir(p, DIR_MODE);
+}
+
 enum ak_err ak_hostca_create(const char *dir, const char *const *names, size_t n, char *err,
                              size_t errlen)
 {
@@ -176,7 +191,7 @@ enum ak_err ak_hostca_create(const char *dir, const char *const *names, size_t n
     char nc[NC_MAX], host[256] = "", cn[320];
     EVP_PKEY *key = key_new();
     X509 *cert = X509_new();
-    if (mkdir(dir, DIR_MODE) != 0 && errno != EEXIST) {
+    if (mkdir_parents(dir) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         rc = AK_ERR_IO;
         goto out;

@@ -18,6 +18,7 @@
 
 #define PX_HIGH_WATER (256 * 1024)   /* a side's output buffer above this stops the other side reading */
 #define PX_CHUNK 16384               /* bytes handed to the engine at a time */
+#define PX_CA_PATH "/agentkavach/ca.pem"  /* GET on the CONNECT listener: the host CA (akrun) */
 
 struct leaf;
 

@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,6 +592,28 @@ static bool head_target(const char *head, struct tunnel *t)
     return true;
 }
 
+/* GET PX_CA_PATH: the host CA's certificate (public), so that akrun can build trust bundles
+ * and check that akproxy answers with one request. */
+static void ca_serve(struct tunnel *t)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *pem = NULL;
+    long n = 0;
+    if (b && PEM_write_bio_X509(b, ak_hostca_cert(t->px->ca)) == 1)
+        n = BIO_get_mem_data(b, &pem);
+    if (n <= 0) {
+        BIO_free(b);
+        reply_close(t, 500, "Internal Server Error", "cannot write the CA certificate");
+        return;
+    }
+    evbuffer_add_printf(bufferevent_get_output(t->cli),
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-pem-file\r\n"
+                        "Content-Length: %ld\r\nConnection: close\r\n\r\n", n);
+    evbuffer_add(bufferevent_get_output(t->cli), pem, (size_t)n);
+    BIO_free(b);
+    tunnel_close(t);
+}
+
 /* Who is behind the socket, and may it be the agent it claims? */
 static bool tunnel_identify(struct tunnel *t, const struct sockaddr *remote_of_client)
 {
@@ -626,6 +649,10 @@ static void head_read(struct bufferevent *b, void *arg)
     }
     evbuffer_remove(in, head, hl);
     head[hl] = '\0';
+    if (strncmp(head, "GET " PX_CA_PATH " ", sizeof "GET " PX_CA_PATH) == 0) {
+        ca_serve(t);
+        return;
+    }
     if (!head_target(head, t)) {
         bool other = strncmp(head, "CONNECT ", 8) != 0 && strchr(head, ' ') && strchr(head, ' ') - head < 16;
         reply_close(t, other ? 405 : 400, other ? "Method Not Allowed" : "Bad Request",

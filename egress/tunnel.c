@@ -196,7 +196,7 @@ static void relay_read(struct bufferevent *src, void *arg)
     flow_full(src, dst);
 }
 
-static void up_error_text(struct tunnel *t, char *why, size_t len)
+static void up_error_text(struct tunnel *t, int serr, char *why, size_t len)
 {
     int dns = bufferevent_socket_get_dns_error(t->up);
     unsigned long e = bufferevent_get_openssl_error(t->up);
@@ -207,6 +207,8 @@ static void up_error_text(struct tunnel *t, char *why, size_t len)
     else if (ssl && vr != X509_V_OK)
         snprintf(why, len, "the certificate of %.64s failed verification (%.100s); refused, never downgraded",
                  t->sni, X509_verify_cert_error_string(vr));
+    else if (serr && serr != EAGAIN && serr != EINPROGRESS)
+        snprintf(why, len, "connection to %.64s:%d failed: %.100s", t->host, t->port, strerror(serr));
     else if (e) {
         char buf[160];
         ERR_error_string_n(e, buf, sizeof buf);
@@ -222,13 +224,14 @@ static void up_event(struct bufferevent *up, short what, void *arg)
 {
     struct tunnel *t = arg;
     char why[WHY_LEN];
+    int serr = EVUTIL_SOCKET_ERROR();
     if (what & BEV_EVENT_CONNECTED) {
         t->up_ready = true;
         bufferevent_set_timeouts(up, NULL, NULL);
         return;
     }
     if (!t->up_ready && t->st == T_LLM && !t->answered) {
-        up_error_text(t, why, sizeof why);
+        up_error_text(t, serr, why, sizeof why);
         ak_warn("agent '%s' (pid %d): %s", t->who.agent, t->who.pid, why);
         if (t->ec)
             t->px->api->on_eof(t->ec);   /* the exchange ends with no reply: recorded */
@@ -238,7 +241,7 @@ static void up_event(struct bufferevent *up, short what, void *arg)
         return;
     }
     if (!t->up_ready) {
-        up_error_text(t, why, sizeof why);
+        up_error_text(t, serr, why, sizeof why);
         ak_info("relay for pid %d: %s", t->who.pid, why);
     }
     if (t->st == T_LLM && t->ec) {

@@ -271,7 +271,7 @@ static int trust_set(const struct akrun_proxy *p)
     return 0;
 }
 
-/* http://AGENT@addr, the agent percent-encoded for the URL's user part */
+/* http://AGENT:@addr, the agent percent-encoded for the URL's user part */
 static int proxy_env_set(const struct akrun_proxy *p, const char *agent)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -287,7 +287,8 @@ static int proxy_env_set(const struct akrun_proxy *p, const char *agent)
             url[o++] = hex[*a & 15];
         }
     }
-    snprintf(url + o, sizeof url - o, "@%s", p->addr);
+    /* "AGENT:@": an empty password, which Python requests needs to send the user at all */
+    snprintf(url + o, sizeof url - o, ":@%s", p->addr);
     if (setenv("HTTPS_PROXY", url, 1) != 0 || setenv("https_proxy", url, 1) != 0)
         return -1;
     return 0;

@@ -18,6 +18,8 @@
 enum akc_alert_kind { AKC_ALERT_BUDGET = 0, AKC_ALERT_GUARDRAIL, AKC_ALERT_SUSPENDED };
 
 #define AKC_DEDUP_LEN 480
+#define AKC_SKIPPED_LEN 128
+#define AKC_PERCENT 100.0
 
 struct akc_alert {
     enum akc_alert_kind kind;
@@ -26,7 +28,8 @@ struct akc_alert {
     const struct ak_shared_budget *shared; /* set for scope shared (kill suspends its agents) */
     bool has_budget;              /* false: a notice for an agent without a budget */
     enum ak_period_type type;
-    double threshold;             /* the rule's threshold (budget alerts) */
+    double threshold;             /* the rule's threshold (budget alerts): the highest crossed */
+    char skipped[AKC_SKIPPED_LEN];/* lower thresholds crossed in the same pass ("50%, 70%") */
     double pct;                   /* spent / limit, 1.0 = 100 % */
     bool exhausted;               /* the budget refused a call this period (pct is then 1.0) */
     int64_t spent_micros, limit_micros;

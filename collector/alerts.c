@@ -9,6 +9,8 @@
 #include "collector/exporter.h"
 #include "collector/logrl.h"
 #include "core/event.h"
+#include "core/policy.h"
+#include "core/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@
 #define ALERTS_VAL_LEN 32
 #define ALERTS_SCAN_ROUNDS 20
 #define ALERTS_STALE_MS (10LL * 60 * 1000) /* older refusals are history, not news */
-#define ALERTS_MS_PER_S 1000LL
+#define ALERTS_RULES_MAX 32   /* rules per budget looked at in one pass */
 
 struct chan_state {
     char name[AK_EV_NAME];
@@ -99,16 +101,6 @@ static enum ak_err meta_put_now(struct ak_ledger *l, const char *key, int64_t no
 
 /* ---- budget thresholds ---- */
 
-/* The budget in force: an `akctl budget set` override, else the config's. */
-static struct ak_budget effective_budget(struct ak_ledger *l, enum ak_scope scope, const char *name,
-                                         const struct ak_budget *configured)
-{
-    struct ak_agent_flags fl;
-    if (scope == AK_SCOPE_AGENT && ak_ledger_agent_get(l, name, &fl) == AK_OK && fl.has_budget_override)
-        return fl.budget_override;
-    return *configured;
-}
-
 /* Fills the budget part of an alert; false when there is no spend limit to compare with. */
 static bool alert_budget_state(struct alerts_run *r, struct akc_alert *a, const struct ak_budget *b)
 {
@@ -145,40 +137,135 @@ static bool alert_budget_state(struct alerts_run *r, struct akc_alert *a, const 
     return true;
 }
 
-/* Fires one rule whose threshold is crossed, unless it already fired this period. */
-static enum ak_err fire_rule(struct alerts_run *r, struct akc_alert *a, const struct ak_alert_rule *rule)
+/* The dedupe key of one rule in one period: "alert:<scope>:<name>:<threshold>:<period>". */
+static void rule_key(const struct akc_alert *a, const struct ak_alert_rule *rule, char *key,
+                     size_t len)
 {
-    char key[ALERTS_KEY_LEN], chan_key[ALERTS_KEY_LEN + AK_EV_NAME];
-    snprintf(key, sizeof key, "alert:%s:%s:%g:%s", akc_scope_name(a->scope), a->name,
-             rule->threshold, a->period);
-    if (meta_has(r->l, key))
-        return AK_OK;
-    a->threshold = rule->threshold;
-    a->rule_template = rule->template;
-    snprintf(a->dedup_key, sizeof a->dedup_key, "%s", key);
-    bool all = true;
-    for (size_t i = 0; i < rule->n_channels; i++) {
-        snprintf(chan_key, sizeof chan_key, "%s:%s", key, rule->channels[i]);
-        if (meta_has(r->l, chan_key))
+    snprintf(key, len, "alert:%s:%s:%g:%s", akc_scope_name(a->scope), a->name, rule->threshold,
+             a->period);
+}
+
+static bool rule_has_channel(const struct ak_alert_rule *rule, const char *chan)
+{
+    for (size_t i = 0; i < rule->n_channels; i++)
+        if (strcmp(rule->channels[i], chan) == 0)
+            return true;
+    return false;
+}
+
+static bool chan_done(struct alerts_run *r, const char *key, const char *chan)
+{
+    char chan_key[ALERTS_KEY_LEN + AK_EV_NAME];
+    snprintf(chan_key, sizeof chan_key, "%s:%s", key, chan);
+    return meta_has(r->l, key) || meta_has(r->l, chan_key);
+}
+
+static enum ak_err chan_mark(struct alerts_run *r, const char *key, const char *chan)
+{
+    char chan_key[ALERTS_KEY_LEN + AK_EV_NAME];
+    snprintf(chan_key, sizeof chan_key, "%s:%s", key, chan);
+    return meta_put_now(r->l, chan_key, r->now_ms);
+}
+
+/* One channel's share of the crossed rules: those that name it and have not reached it yet.
+ * Thresholds crossed together go out as one alert naming the highest, the others listed as
+ * skipped; all of them are then done for this channel. */
+static enum ak_err fire_channel(struct alerts_run *r, struct akc_alert *a, const char *chan,
+                                const struct ak_alert_rule *rules, const bool *crossed, size_t n)
+{
+    char key[ALERTS_KEY_LEN];
+    const struct ak_alert_rule *top = NULL;
+    size_t used = 0;
+    a->skipped[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!crossed[i] || !rule_has_channel(&rules[i], chan))
             continue;
-        if (!alerts_send(r, rule->channels[i], a)) {
-            all = false;
+        rule_key(a, &rules[i], key, sizeof key);
+        if (chan_done(r, key, chan))
             continue;
-        }
-        enum ak_err err = meta_put_now(r->l, chan_key, r->now_ms);
-        if (err != AK_OK)
-            return err;
+        if (!top || rules[i].threshold > top->threshold)
+            top = &rules[i];
     }
-    if (!all) {
+    if (!top)
+        return AK_OK;
+    for (size_t i = 0; i < n; i++) {   /* the lower ones this alert stands for */
+        rule_key(a, &rules[i], key, sizeof key);
+        if (!crossed[i] || &rules[i] == top || !rule_has_channel(&rules[i], chan) ||
+            chan_done(r, key, chan) || rules[i].threshold > top->threshold)
+            continue;
+        int k = snprintf(a->skipped + used, sizeof a->skipped - used, "%s%g%%", used ? ", " : "",
+                         rules[i].threshold * AKC_PERCENT);
+        if (k > 0 && (size_t)k < sizeof a->skipped - used)
+            used += (size_t)k;
+    }
+    a->threshold = top->threshold;
+    a->rule_template = top->template;
+    rule_key(a, top, a->dedup_key, sizeof a->dedup_key);
+    if (!alerts_send(r, chan, a)) {
         r->pending = true;
         return AK_OK;
     }
-    ak_info("alert fired: %s", key);
-    return meta_put_now(r->l, key, r->now_ms);
+    enum ak_err err = AK_OK;
+    for (size_t i = 0; i < n && err == AK_OK; i++) {
+        rule_key(a, &rules[i], key, sizeof key);
+        if (crossed[i] && rule_has_channel(&rules[i], chan) && rules[i].threshold <= top->threshold)
+            err = chan_mark(r, key, chan);
+    }
+    return err;
+}
+
+/* A rule is done when every one of its channels has it. */
+static enum ak_err rules_settle(struct alerts_run *r, const struct akc_alert *a,
+                                const struct ak_alert_rule *rules, const bool *crossed, size_t n)
+{
+    char key[ALERTS_KEY_LEN];
+    enum ak_err err = AK_OK;
+    for (size_t i = 0; i < n && err == AK_OK; i++) {
+        rule_key(a, &rules[i], key, sizeof key);
+        if (!crossed[i] || meta_has(r->l, key))
+            continue;
+        bool all = true;
+        for (size_t c = 0; c < rules[i].n_channels && all; c++)
+            all = chan_done(r, key, rules[i].channels[c]);
+        if (!all)
+            continue;
+        ak_info("alert fired: %s", key);
+        err = meta_put_now(r->l, key, r->now_ms);
+    }
+    return err;
+}
+
+static enum ak_err fire_rules(struct alerts_run *r, struct akc_alert *a,
+                              const struct ak_alert_rule *rules, size_t n)
+{
+    bool crossed[ALERTS_RULES_MAX];
+    bool any = false;
+    char key[ALERTS_KEY_LEN];
+    if (n > ALERTS_RULES_MAX)
+        n = ALERTS_RULES_MAX;
+    for (size_t i = 0; i < n; i++) {
+        rule_key(a, &rules[i], key, sizeof key);
+        crossed[i] = a->pct >= rules[i].threshold && !meta_has(r->l, key);
+        any |= crossed[i];
+    }
+    if (!any)
+        return AK_OK;
+    enum ak_err err = AK_OK;
+    for (size_t i = 0; i < n && err == AK_OK; i++) {     /* each channel once, in rule order */
+        for (size_t c = 0; c < rules[i].n_channels && err == AK_OK; c++) {
+            const char *chan = rules[i].channels[c];
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = crossed[j] && rule_has_channel(&rules[j], chan);
+            if (crossed[i] && !seen)
+                err = fire_channel(r, a, chan, rules, crossed, n);
+        }
+    }
+    return err == AK_OK ? rules_settle(r, a, rules, crossed, n) : err;
 }
 
 static enum ak_err alerts_budget(struct alerts_run *r, enum ak_scope scope, const char *name,
-                                 const struct ak_shared_budget *shared, const struct ak_budget *cfg_b,
+                                 const struct ak_shared_budget *shared, const struct ak_budget *b,
                                  const struct ak_alert_rule *rules, size_t n)
 {
     struct akc_alert a;
@@ -188,84 +275,37 @@ static enum ak_err alerts_budget(struct alerts_run *r, enum ak_scope scope, cons
     a.name = name;
     a.shared = shared;
     a.now_ms = r->now_ms;
-    struct ak_budget b = effective_budget(r->l, scope, name, cfg_b);
-    if (n == 0 || !alert_budget_state(r, &a, &b))
+    if (n == 0 || !alert_budget_state(r, &a, b))
         return AK_OK;
-    for (size_t i = 0; i < n; i++) {
-        if (a.pct < rules[i].threshold)
-            continue;
-        enum ak_err err = fire_rule(r, &a, &rules[i]);
-        if (err != AK_OK)
-            return err;
-    }
-    return AK_OK;
+    return fire_rules(r, &a, rules, n);
 }
 
-/* Agents known to the ledger but not listed in the config: they follow `defaults`. */
-struct name_list {
-    char **v;
-    size_t n, cap;
-    const struct ak_config *cfg;
-    bool oom;
-};
-
-static void collect_unlisted(enum ak_scope scope, const char *name, enum ak_period_type type,
-                             const struct ak_budget_state *st, void *ud)
-{
-    struct name_list *nl = ud;
-    if (scope != AK_SCOPE_AGENT || nl->oom || strcmp(name, AK_AGENT_ALL) == 0 ||
-        ak_config_agent(nl->cfg, name))
-        return;
-    for (size_t i = 0; i < nl->n; i++)
-        if (strcmp(nl->v[i], name) == 0)
-            return;
-    if (nl->n == nl->cap) {
-        size_t cap = nl->cap ? nl->cap * 2 : 16;
-        char **v = realloc(nl->v, cap * sizeof *v);
-        if (!v) {
-            nl->oom = true;
-            return;
-        }
-        nl->v = v;
-        nl->cap = cap;
-    }
-    if (!(nl->v[nl->n] = strdup(name)))
-        nl->oom = true;
-    else
-        nl->n++;
-}
-
-static enum ak_err alerts_defaults(struct alerts_run *r)
-{
-    const struct ak_agent_cfg *d = &r->cfg->defaults;
-    struct name_list nl = { .cfg = r->cfg };
-    if (d->n_alerts == 0)
-        return AK_OK;
-    enum ak_err err = ak_ledger_budgets_each(r->l, collect_unlisted, &nl);
-    if (err == AK_OK && nl.oom)
-        err = AK_ERR_NOMEM;
-    for (size_t i = 0; err == AK_OK && i < nl.n; i++)
-        err = alerts_budget(r, AK_SCOPE_AGENT, nl.v[i], NULL, &d->budget, d->alerts, d->n_alerts);
-    for (size_t i = 0; i < nl.n; i++)
-        free(nl.v[i]);
-    free(nl.v);
-    return err;
-}
-
+/* Every agent the config lists or the ledger knows, with its rules (a listed agent has
+ * inherited any it left out from defaults; an unlisted one follows defaults). */
 static enum ak_err alerts_budgets(struct alerts_run *r)
 {
     const struct ak_config *cfg = r->cfg;
-    enum ak_err err = AK_OK;
-    for (size_t i = 0; err == AK_OK && i < cfg->n_agents; i++) {
-        const struct ak_agent_cfg *ag = &cfg->agents[i];
-        const struct ak_budget *b = ag->budget.set ? &ag->budget : &cfg->defaults.budget;
-        err = alerts_budget(r, AK_SCOPE_AGENT, ag->name, NULL, b, ag->alerts, ag->n_alerts);
+    struct ak_strs names = { 0 };
+    enum ak_err err = ak_status_agents(cfg, r->l, &names);
+    for (size_t i = 0; err == AK_OK && i < names.n; i++) {
+        const struct ak_agent_cfg *ag = ak_config_agent_or_default(cfg, names.v[i]);
+        struct ak_agent_flags fl;
+        struct ak_budget b;
+        if (ag->n_alerts == 0)
+            continue;
+        if (ak_ledger_agent_get(r->l, names.v[i], &fl) != AK_OK)
+            memset(&fl, 0, sizeof fl);
+        ak_policy_agent_budget(cfg, names.v[i], &fl, &b);
+        err = alerts_budget(r, AK_SCOPE_AGENT, names.v[i], NULL, &b, ag->alerts, ag->n_alerts);
     }
+    ak_strs_free(&names);
     for (size_t i = 0; err == AK_OK && i < cfg->n_shared; i++) {
         const struct ak_shared_budget *s = &cfg->shared[i];
-        err = alerts_budget(r, AK_SCOPE_SHARED, s->name, s, &s->budget, s->alerts, s->n_alerts);
+        struct ak_budget b;
+        ak_policy_shared_budget(cfg, r->l, s, &b);
+        err = alerts_budget(r, AK_SCOPE_SHARED, s->name, s, &b, s->alerts, s->n_alerts);
     }
-    return err == AK_OK ? alerts_defaults(r) : err;
+    return err;
 }
 
 /* ---- refusal notices ---- */
@@ -360,7 +400,7 @@ static bool notice_deliver(struct alerts_run *r, const struct notice *n)
     if (!rule)
         return true;
     snprintf(key, sizeof key, "alertcd:%s:%s", n->agent, akc_alert_kind_name(n->kind));
-    int64_t cooldown_ms = (int64_t)(r->cfg->alert_cooldown_s > 0 ? r->cfg->alert_cooldown_s : 0) * ALERTS_MS_PER_S;
+    int64_t cooldown_ms = (int64_t)(r->cfg->alert_cooldown_s > 0 ? r->cfg->alert_cooldown_s : 0) * AK_MS_PER_S;
     if (ak_ledger_meta_get(r->l, key, val, sizeof val) == AK_OK &&
         r->now_ms - strtoll(val, NULL, 10) < cooldown_ms)
         return true;
@@ -372,8 +412,11 @@ static bool notice_deliver(struct alerts_run *r, const struct notice *n)
     a.reason = n->reason;
     a.now_ms = r->now_ms;
     a.rule_template = rule->template;
-    struct ak_budget b = effective_budget(r->l, AK_SCOPE_AGENT, n->agent,
-                                          ag->budget.set ? &ag->budget : &r->cfg->defaults.budget);
+    struct ak_agent_flags fl;
+    struct ak_budget b;
+    if (ak_ledger_agent_get(r->l, n->agent, &fl) != AK_OK)
+        memset(&fl, 0, sizeof fl);
+    ak_policy_agent_budget(r->cfg, n->agent, &fl, &b);
     (void)alert_budget_state(r, &a, &b);
     snprintf(a.dedup_key, sizeof a.dedup_key, "%s:%s", key, a.period[0] ? a.period : "none");
     bool all = true;

@@ -65,7 +65,7 @@ static bool slack_blocks(cJSON *root, const struct akc_alert *a, const char *tex
     cJSON *blocks = cJSON_AddArrayToObject(root, "blocks");
     cJSON *header = cJSON_CreateObject(), *section = cJSON_CreateObject(), *facts = cJSON_CreateObject();
     char *esc = slack_escape(text);
-    char pct[AKC_FMT_LEN + 2];
+    char pct[AKC_FMT_LEN + 2], thr[AKC_FMT_LEN + 2];
     bool ok = false;
     if (!blocks || !header || !section || !facts || !esc)
         goto out;
@@ -82,9 +82,12 @@ static bool slack_blocks(cJSON *root, const struct akc_alert *a, const char *tex
     cJSON_AddItemToArray(blocks, facts);
     cJSON *fields = cJSON_AddArrayToObject(facts, "fields");
     snprintf(pct, sizeof pct, "%s%%", f.pct);
+    snprintf(thr, sizeof thr, "%s%%", f.threshold);
     ok = cJSON_AddStringToObject(facts, "type", "section") && fields &&
          slack_field(fields, a->scope == AK_SCOPE_SHARED ? "Shared budget" : "Agent", a->name) &&
-         slack_field(fields, "Percent", pct) && slack_field(fields, "Spent", f.spent) &&
+         slack_field(fields, "Percent", pct) &&
+         (a->kind != AKC_ALERT_BUDGET || slack_field(fields, "Threshold", thr)) &&
+         slack_field(fields, "Spent", f.spent) &&
          slack_field(fields, "Limit", f.budget) && slack_field(fields, "Remaining", f.remaining) &&
          slack_field(fields, "Period", a->period) && slack_field(fields, "Resets at", f.resets_at);
     facts = NULL;

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define WH_HEADER_LEN 160
-#define WH_MS_PER_S 1000
 
 /* "sha256=<hex>" of HMAC-SHA256(secret, ts "." body) into out. */
 static bool webhook_sign(const char *secret, const char *ts, const char *body, char *out, size_t len)
@@ -53,7 +52,7 @@ enum akc_outcome akc_webhook_send(const struct ak_channel *ch, const struct akc_
         !cJSON_AddStringToObject(root, "text", text) || !(body = cJSON_PrintUnformatted(root)))
         goto out;
     if (ch->secret && *ch->secret) {
-        snprintf(ts, sizeof ts, "%lld", (long long)(ak_now_ms() / WH_MS_PER_S));
+        snprintf(ts, sizeof ts, "%lld", (long long)(ak_now_ms() / AK_MS_PER_S));
         if (!webhook_sign(ch->secret, ts, body, sig, sizeof sig))
             goto out;
         snprintf(h_ts, sizeof h_ts, "X-Agentkavach-Timestamp: %s", ts);

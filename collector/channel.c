@@ -57,7 +57,8 @@ bool akc_alert_fields_json(const struct akc_alert *a, cJSON *obj)
               cJSON_AddStringToObject(obj, "severity", akc_alert_severity(a)) &&
               cJSON_AddStringToObject(obj, "dedup_key", a->dedup_key);
     if (ok && a->kind == AKC_ALERT_BUDGET)
-        ok = cJSON_AddNumberToObject(obj, "threshold", a->threshold) != NULL;
+        ok = cJSON_AddNumberToObject(obj, "threshold", a->threshold) != NULL &&
+             (!a->skipped[0] || cJSON_AddStringToObject(obj, "skipped_thresholds", a->skipped));
     if (ok && a->reason)
         ok = cJSON_AddStringToObject(obj, "reason", a->reason) != NULL;
     if (ok && a->has_budget)

@@ -49,8 +49,17 @@ static void check_state(const char *state_dir, bool *all)
     else
         snprintf(msg, sizeof msg, "%s: %s", state_dir, ak_strerror(err));
     check_line(err == AK_OK, "state_dir", msg, all);
-    if (l)
+    if (l) {
+        struct ak_ledger_stats st;
+        ak_ledger_stats(l, &st);
+        snprintf(msg, sizeof msg, "internal_errors %llu, map_grows %llu, pruned_undelivered %llu, "
+                 "map %zu bytes", (unsigned long long)st.internal_errors,
+                 (unsigned long long)st.map_grows, (unsigned long long)st.pruned_undelivered,
+                 st.map_size);
+        /* informational: a count above zero is worth a look, not a failed check */
+        printf("%-28s %s\n", "counters", msg);
         ak_ledger_close(l);
+    }
 }
 
 static void check_exporters(const struct ak_config *cfg, const char *state_dir, bool *all)
@@ -78,7 +87,7 @@ int akc_run_check(const struct akc_opts *o)
     char err[AK_CONFIG_ERRLEN], what[CHECK_MSG_LEN], msg[CHECK_MSG_LEN];
     bool all = true;
     err[0] = '\0';
-    if (akc_config_load(o, &cfg, err, sizeof err) != AK_OK) {
+    if (ak_config_resolve(o->config, &cfg, err, sizeof err) != AK_OK) {
         check_line(false, "config", err[0] ? err : "cannot be loaded", &all);
         return EXIT_FAILURE;
     }

@@ -35,8 +35,6 @@ struct akc {
     int64_t reclaimed_ms;         /* last sweep of dead processes' reservations */
 };
 
-/* Loads the configuration the options name; one message in err on failure. */
-enum ak_err akc_config_load(const struct akc_opts *o, struct ak_config **out, char *err, size_t len);
 /* Takes the state_dir lock (one collector per state_dir) unless held already, opens the
  * ledger, builds the exporters and the alert engine. */
 enum ak_err akc_start(struct akc *c);

@@ -34,9 +34,6 @@
 #define OTLP_SPAN_KIND_CLIENT 3
 #define OTLP_STATUS_OK 1
 #define OTLP_STATUS_ERROR 2
-#define OTLP_NS_PER_MS 1000000LL
-#define OTLP_MS_PER_S 1000.0
-#define OTLP_MS_PER_S_INT 1000LL
 #define OTLP_TRACE_ID_BYTES 16
 #define OTLP_SPAN_ID_BYTES 8
 #define HTTP_ERROR_MIN 400
@@ -112,7 +109,8 @@ static bool add_u64_string(cJSON *obj, const char *key, int64_t v)
 static const char *otlp_operation(const struct ak_event *ev)
 {
     /* the convention has no "messages" or "responses": both are chat completions */
-    if (strcmp(ev->operation, "messages") == 0 || strcmp(ev->operation, "responses") == 0)
+    enum ak_operation op = ak_operation_parse(ev->operation);
+    if (op == AK_OP_MESSAGES || op == AK_OP_RESPONSES)
         return "chat";
     return ev->operation[0] ? ev->operation : "chat";
 }
@@ -190,8 +188,8 @@ static cJSON *otlp_point(cJSON *points, const struct ak_event *ev)
     if (!p)
         return NULL;
     cJSON_AddItemToArray(points, p);
-    if (!add_u64_string(p, "startTimeUnixNano", (ev->ts_ms - ev->duration_ms) * OTLP_NS_PER_MS) ||
-        !add_u64_string(p, "timeUnixNano", ev->ts_ms * OTLP_NS_PER_MS))
+    if (!add_u64_string(p, "startTimeUnixNano", (ev->ts_ms - ev->duration_ms) * AK_NS_PER_MS) ||
+        !add_u64_string(p, "timeUnixNano", ev->ts_ms * AK_NS_PER_MS))
         return NULL;
     cJSON *attrs = cJSON_AddArrayToObject(p, "attributes");
     if (!attrs || !otlp_common_attrs(attrs, ev))
@@ -285,7 +283,7 @@ static bool otlp_metrics_add(cJSON *tokens, cJSON *durations, cJSON *costs, cons
                               AK_ARRAY_LEN(token_bounds), "input") &&
               otlp_hist_point(tokens, ev, (double)ev->usage.output_tokens, token_bounds,
                               AK_ARRAY_LEN(token_bounds), "output") &&
-              otlp_hist_point(durations, ev, (double)ev->duration_ms / OTLP_MS_PER_S,
+              otlp_hist_point(durations, ev, (double)ev->duration_ms / ((double)AK_MS_PER_S),
                               duration_bounds, AK_ARRAY_LEN(duration_bounds), NULL) &&
               otlp_cost_point(costs, ev);
     return ok;
@@ -355,8 +353,8 @@ static bool otlp_span_add(cJSON *spans, const struct ak_event *ev)
     if (!cJSON_AddStringToObject(s, "traceId", trace) || !cJSON_AddStringToObject(s, "spanId", span) ||
         !cJSON_AddStringToObject(s, "name", name) ||
         !cJSON_AddNumberToObject(s, "kind", OTLP_SPAN_KIND_CLIENT) ||
-        !add_u64_string(s, "startTimeUnixNano", (ev->ts_ms - ev->duration_ms) * OTLP_NS_PER_MS) ||
-        !add_u64_string(s, "endTimeUnixNano", ev->ts_ms * OTLP_NS_PER_MS) ||
+        !add_u64_string(s, "startTimeUnixNano", (ev->ts_ms - ev->duration_ms) * AK_NS_PER_MS) ||
+        !add_u64_string(s, "endTimeUnixNano", ev->ts_ms * AK_NS_PER_MS) ||
         !(attrs = cJSON_AddArrayToObject(s, "attributes")) || !otlp_span_attrs(attrs, ev) ||
         !(status = cJSON_AddObjectToObject(s, "status")) ||
         !cJSON_AddNumberToObject(status, "code", err ? OTLP_STATUS_ERROR : OTLP_STATUS_OK))
@@ -499,7 +497,7 @@ enum ak_err akc_otlp_new(const struct ak_config *cfg, struct akc_exporter **out)
     snprintf(e->name, sizeof e->name, "otlp");
     e->ops = &otlp_ops;
     e->impl = o;
-    e->min_interval_ms = (int64_t)(cfg->otlp_interval_s > 0 ? cfg->otlp_interval_s : 0) * OTLP_MS_PER_S_INT;
+    e->min_interval_ms = (int64_t)(cfg->otlp_interval_s > 0 ? cfg->otlp_interval_s : 0) * AK_MS_PER_S;
     *out = e;
     return AK_OK;
 }

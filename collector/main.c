@@ -36,18 +36,6 @@ static void usage(FILE *f)
                " [--once] [--check]\n");
 }
 
-enum ak_err akc_config_load(const struct akc_opts *o, struct ak_config **out, char *err, size_t len)
-{
-    const char *path = o->config;
-    if (!path) {
-        path = ak_config_path_from_env();
-        /* no file and none asked for explicitly: run on the built-in defaults */
-        if (!getenv("AGENTKAVACH_CONFIG") && access(path, F_OK) != 0)
-            return ak_config_defaults(out);
-    }
-    return ak_config_load(path, out, err, len);
-}
-
 static enum ak_err akc_lock(struct akc *c)
 {
     char path[PATH_MAX];
@@ -239,7 +227,7 @@ int main(int argc, char **argv)
         goto out;
     }
     err[0] = '\0';
-    if (akc_config_load(&c.opts, &c.cfg, err, sizeof err) != AK_OK) {
+    if (ak_config_resolve(c.opts.config, &c.cfg, err, sizeof err) != AK_OK) {
         ak_error("%s", err[0] ? err : "cannot load the configuration");
         goto out;
     }

@@ -27,8 +27,6 @@
 #define SWEEP_MS 1000
 #define SOCK_MODE 0666            /* any local process may poke; a poke carries nothing */
 #define POKE_BUF 64
-#define NS_PER_MS 1000000L
-#define MS_PER_S 1000
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -119,7 +117,7 @@ static void service_reload(struct akc *c)
     size_t n = 0;
     char err[AK_CONFIG_ERRLEN];
     err[0] = '\0';
-    if (akc_config_load(&c->opts, &cfg, err, sizeof err) != AK_OK) {
+    if (ak_config_resolve(c->opts.config, &cfg, err, sizeof err) != AK_OK) {
         ak_error("reload refused, keeping the running configuration: %s", err);
         return;
     }
@@ -161,7 +159,7 @@ int akc_run_service(struct akc *c)
         if (got_stop)
             break;
         int t = wait_ms(next_due, ak_now_ms());
-        struct timespec ts = { .tv_sec = t / MS_PER_S, .tv_nsec = (long)(t % MS_PER_S) * NS_PER_MS };
+        struct timespec ts = { .tv_sec = t / AK_MS_PER_S, .tv_nsec = (long)(t % AK_MS_PER_S) * AK_NS_PER_MS };
         struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
         int r = ppoll(&pfd, 1, &ts, &wait_mask);
         if (r > 0 && (pfd.revents & POLLIN))

@@ -15,6 +15,7 @@ void akc_alert_format(const struct akc_alert *a, struct akc_alert_fmt *f)
 {
     int64_t left = a->limit_micros - a->spent_micros;
     snprintf(f->pct, sizeof f->pct, "%.0f", floor(a->pct * PCT_SCALE));
+    snprintf(f->threshold, sizeof f->threshold, "%g", a->threshold * PCT_SCALE);
     ak_usd_format(a->spent_micros, f->spent, sizeof f->spent);
     ak_usd_format(a->limit_micros, f->budget, sizeof f->budget);
     ak_usd_format(left > 0 ? left : 0, f->remaining, sizeof f->remaining);
@@ -34,15 +35,22 @@ static enum ak_err template_default(const struct akc_alert *a, const struct akc_
 {
     const char *type = ak_period_type_name(a->type);
     switch (a->kind) {
-    case AKC_ALERT_BUDGET:
+    case AKC_ALERT_BUDGET: {
+        enum ak_err err;
         if (a->exhausted)     /* reservations keep spend under the limit: say what happened */
-            return ak_buf_printf(out, "agentkavach: %s %s has exhausted its %s budget: a call that "
-                                 "could exceed it was refused (%s of %s spent; period %s, resets %s)",
-                                 scope_word(a), a->name, type, f->spent, f->budget, a->period,
-                                 f->resets_at);
-        return ak_buf_printf(out, "agentkavach: %s %s has used %s%% of its %s budget (%s of %s, "
-                             "%s left; period %s, resets %s)", scope_word(a), a->name, f->pct, type,
-                             f->spent, f->budget, f->remaining, a->period, f->resets_at);
+            err = ak_buf_printf(out, "agentkavach: %s %s has exhausted its %s budget (alert at %s%%): "
+                                "a call that could exceed it was refused (%s of %s spent; period %s, "
+                                "resets %s)", scope_word(a), a->name, type, f->threshold, f->spent,
+                                f->budget, a->period, f->resets_at);
+        else
+            err = ak_buf_printf(out, "agentkavach: %s %s has used %s%% of its %s budget (alert at "
+                                "%s%%; %s of %s, %s left; period %s, resets %s)", scope_word(a),
+                                a->name, f->pct, type, f->threshold, f->spent, f->budget,
+                                f->remaining, a->period, f->resets_at);
+        if (err == AK_OK && a->skipped[0])
+            err = ak_buf_printf(out, "; also crossed: %s", a->skipped);
+        return err;
+    }
     case AKC_ALERT_GUARDRAIL:
     case AKC_ALERT_SUSPENDED:
         break;
@@ -64,7 +72,7 @@ static const char *template_value(const struct akc_alert *a, const struct akc_al
     static const struct { const char *name; int which; } keys[] = {
         { "agent_name", 0 }, { "pct", 1 }, { "spent_fmt", 2 }, { "budget_fmt", 3 },
         { "remaining_fmt", 4 }, { "period", 5 }, { "resets_at", 6 }, { "severity", 7 },
-        { "budget_type", 8 }, { "reason", 9 },
+        { "budget_type", 8 }, { "reason", 9 }, { "threshold", 10 }, { "skipped", 11 },
     };
     for (size_t i = 0; i < AK_ARRAY_LEN(keys); i++) {
         if (strlen(keys[i].name) != n || strncmp(keys[i].name, name, n) != 0)
@@ -79,6 +87,8 @@ static const char *template_value(const struct akc_alert *a, const struct akc_al
         case 6: return f->resets_at;
         case 7: return akc_alert_severity(a);
         case 8: return ak_period_type_name(a->type);
+        case 10: return f->threshold;
+        case 11: return a->skipped;
         default: return a->reason ? a->reason : "";
         }
     }

@@ -1,10 +1,11 @@
 /*
  * template.h - alert message text. A template is plain text with placeholders:
  *   {agent_name} {pct} {spent_fmt} {budget_fmt} {remaining_fmt} {period} {resets_at}
- *   {severity} {budget_type} {reason}
+ *   {severity} {budget_type} {reason} {threshold} (the alert's, in percent) {skipped} (lower
+ *   thresholds crossed in the same pass, which this one alert stands for)
  * Unknown placeholders are left as written. Without a template the text is a sentence such
- * as "agentkavach: agent research-bot has used 85% of its daily budget ($42.50 of $50.00,
- * $7.50 left; period 2026-11-22, resets 2026-11-23T00:00:00.000Z)".
+ * as "agentkavach: agent research-bot has used 85% of its daily budget (alert at 80%; $42.50 of
+ * $50.00, $7.50 left; period 2026-11-22, resets 2026-11-23T00:00:00.000Z)".
  */
 #ifndef AKC_TEMPLATE_H
 #define AKC_TEMPLATE_H
@@ -17,6 +18,7 @@
 /* The values behind the placeholders, formatted once. */
 struct akc_alert_fmt {
     char pct[AKC_FMT_LEN];        /* "85" (percent, rounded down so "100" means reached) */
+    char threshold[AKC_FMT_LEN];  /* "70": the rule's threshold in percent */
     char spent[AKC_FMT_LEN];      /* "$42.50" */
     char budget[AKC_FMT_LEN];
     char remaining[AKC_FMT_LEN];  /* never below $0.00 */

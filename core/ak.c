@@ -54,6 +54,25 @@ enum ak_provider ak_provider_parse(const char *name)
     return AK_PROV_NONE;
 }
 
+static const char *const operation_names[] = {
+    [AK_OP_NONE] = "", [AK_OP_CHAT] = "chat", [AK_OP_RESPONSES] = "responses",
+    [AK_OP_EMBEDDINGS] = "embeddings", [AK_OP_MESSAGES] = "messages",
+    [AK_OP_GENERATE_CONTENT] = "generate_content",
+};
+
+const char *ak_operation_name(enum ak_operation op)
+{
+    return (size_t)op < AK_ARRAY_LEN(operation_names) ? operation_names[op] : "";
+}
+
+enum ak_operation ak_operation_parse(const char *name)
+{
+    for (size_t i = 1; name && i < AK_ARRAY_LEN(operation_names); i++)
+        if (strcmp(name, operation_names[i]) == 0)
+            return (enum ak_operation)i;
+    return AK_OP_NONE;
+}
+
 /* ---- money ---- */
 
 #define USD_MAX_DIGITS 12   /* whole dollars: a trillion is plenty */
@@ -150,7 +169,7 @@ static int64_t real_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
 }
 
 int64_t ak_now_ms(void)

@@ -39,7 +39,29 @@ enum ak_provider {
 const char *ak_provider_name(enum ak_provider p);          /* "openai", ... ; "none" */
 enum ak_provider ak_provider_parse(const char *name);       /* AK_PROV_NONE when unknown */
 
+/* The LLM operation of a request (the event's `operation`; streaming is a flag, not another
+ * operation). AK_OP_NONE: not a metered operation. */
+enum ak_operation {
+    AK_OP_NONE = 0,
+    AK_OP_CHAT,                   /* OpenAI / Mistral chat completions */
+    AK_OP_RESPONSES,              /* OpenAI Responses */
+    AK_OP_EMBEDDINGS,
+    AK_OP_MESSAGES,               /* Anthropic Messages */
+    AK_OP_GENERATE_CONTENT,       /* Gemini generateContent / streamGenerateContent */
+};
+const char *ak_operation_name(enum ak_operation op);       /* "chat", ... ; "" for none */
+enum ak_operation ak_operation_parse(const char *name);    /* AK_OP_NONE when unknown */
+
 #define AK_MICROS_PER_USD 1000000LL
+
+/* Units, named once for every module. */
+#define AK_MS_PER_S   1000LL
+#define AK_NS_PER_MS  1000000LL
+#define AK_S_PER_MIN  60LL
+#define AK_S_PER_HOUR 3600LL
+#define AK_S_PER_DAY  86400LL
+#define AK_MS_PER_DAY (AK_S_PER_DAY * AK_MS_PER_S)
+#define AK_BYTES_PER_TOKEN 4      /* the shim's input estimate: text bytes per token */
 /* Parses "12.5" style decimal USD into micro-USD (rounded half up). false on junk. */
 bool ak_usd_parse(const char *s, int64_t *micros);
 /* Formats micro-USD as "$12.50" (2 decimals, more when below a cent). */

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "core/config_read.h"
 
@@ -72,6 +74,19 @@ const char *ak_config_path_from_env(void)
     return p && *p ? p : AK_DEFAULT_CONFIG_PATH;
 }
 
+enum ak_err ak_config_resolve(const char *path, struct ak_config **out, char *err, size_t errlen)
+{
+    const char *env = getenv("AGENTKAVACH_CONFIG");
+    bool asked = path || (env && *env);
+    if (err && errlen)
+        err[0] = '\0';
+    if (!path)
+        path = ak_config_path_from_env();
+    if (!asked && access(path, F_OK) != 0 && errno == ENOENT)
+        return ak_config_defaults(out);      /* nothing installed: the embedded defaults */
+    return ak_config_load(path, out, err, errlen);
+}
+
 const char *ak_config_state_dir(const struct ak_config *cfg)
 {
     const char *env = getenv("AGENTKAVACH_STATE_DIR");
@@ -104,6 +119,56 @@ static void free_agent(struct ak_agent_cfg *a)
     free_alerts(a->alerts, a->n_alerts);
     free(a->on_kill.command);
     free_strs(a->users, a->n_users);
+}
+
+void cfg_alerts_free(struct ak_alert_rule *alerts, size_t n)
+{
+    free_alerts(alerts, n);
+}
+
+/* ---- copying (a listed agent starts as a copy of `defaults`) ---- */
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = true;
+    return d;
+}
+
+static struct ak_alert_rule *copy_alerts(const struct ak_alert_rule *src, size_t n, bool *oom)
+{
+    struct ak_alert_rule *dst = n ? calloc(n, sizeof *dst) : NULL;
+    if (n && !dst) {
+        *oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dst[i].threshold = src[i].threshold;
+        dst[i].template = dup_or_null(src[i].template, oom);
+        dst[i].channels = src[i].n_channels ? calloc(src[i].n_channels, sizeof(char *)) : NULL;
+        if (src[i].n_channels && !dst[i].channels) {
+            *oom = true;
+            continue;
+        }
+        dst[i].n_channels = src[i].n_channels;
+        for (size_t j = 0; j < src[i].n_channels; j++)
+            dst[i].channels[j] = dup_or_null(src[i].channels[j], oom);
+    }
+    return dst;
+}
+
+enum ak_err cfg_agent_inherit(struct ak_agent_cfg *a, const struct ak_agent_cfg *d)
+{
+    bool oom = false;
+    a->budget = d->budget;
+    a->budget_inherited = d->budget.set;
+    a->guardrails = d->guardrails;
+    a->on_kill.signal = d->on_kill.signal;
+    a->on_kill.command = dup_or_null(d->on_kill.command, &oom);
+    a->alerts = copy_alerts(d->alerts, d->n_alerts, &oom);
+    a->n_alerts = a->alerts ? d->n_alerts : 0;
+    return oom ? AK_ERR_NOMEM : AK_OK;
 }
 
 static void free_channel(struct ak_channel *c)
@@ -194,6 +259,14 @@ const struct ak_agent_cfg *ak_config_agent_or_default(const struct ak_config *cf
     if (a)
         return a;
     return cfg ? &cfg->defaults : &none;
+}
+
+const struct ak_shared_budget *ak_config_shared(const struct ak_config *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->n_shared; i++)
+        if (cfg->shared[i].name && strcmp(cfg->shared[i].name, name) == 0)
+            return &cfg->shared[i];
+    return NULL;
 }
 
 /* "kill" is built in: usable in alerts without a definition (it suspends the agent). */

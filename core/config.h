@@ -54,9 +54,12 @@ struct ak_on_kill {
     char *command;                /* optional: run with AK_AGENT, AK_REASON, AK_SPENT_USD set */
 };
 
+/* A listed agent starts as a copy of `defaults`: every key it leaves out (budget, each
+ * guardrail, alerts, on_kill) is the default's. `budget: none` opts it out of a budget. */
 struct ak_agent_cfg {
     char *name;                   /* NULL for `defaults` */
-    struct ak_budget budget;
+    struct ak_budget budget;      /* !set: no budget (`budget: none`, or none by default) */
+    bool budget_inherited;        /* the budget is `defaults.budget` (the agent set none) */
     struct ak_guardrails guardrails;
     struct ak_alert_rule *alerts;
     size_t n_alerts;
@@ -167,6 +170,11 @@ struct ak_config {
 enum ak_err ak_config_load(const char *path, struct ak_config **out, char *err, size_t errlen);
 /* The built-in defaults (used when no file exists and none was asked for explicitly). */
 enum ak_err ak_config_defaults(struct ak_config **out);
+/* The one way every program finds its configuration: `path` (a --config option; NULL = none),
+ * else AGENTKAVACH_CONFIG, else AK_DEFAULT_CONFIG_PATH; when no file was asked for and the
+ * default one does not exist, the built-in defaults. A file asked for, or present but bad,
+ * is an error (err says which file, line and key). */
+enum ak_err ak_config_resolve(const char *path, struct ak_config **out, char *err, size_t errlen);
 /* Path to use: AGENTKAVACH_CONFIG, else AK_DEFAULT_CONFIG_PATH. */
 const char *ak_config_path_from_env(void);
 /* state_dir, with AGENTKAVACH_STATE_DIR winning over the file. */
@@ -177,6 +185,7 @@ void ak_config_free(struct ak_config *cfg);
 const struct ak_agent_cfg *ak_config_agent(const struct ak_config *cfg, const char *agent);
 /* The agent's settings, or `defaults` when it is not listed. Never NULL. */
 const struct ak_agent_cfg *ak_config_agent_or_default(const struct ak_config *cfg, const char *agent);
+const struct ak_shared_budget *ak_config_shared(const struct ak_config *cfg, const char *name);
 const struct ak_channel *ak_config_channel(const struct ak_config *cfg, const char *name);
 /* Provider for host:port from cfg->hosts (built-in hosts are the shim's business).
  * port 0 means "not known" (a client whose socket the shim cannot see) and matches any. */

@@ -56,13 +56,32 @@ static const struct cfg_field budget_fields[] = {
     { .key = "limit", .kind = CFG_USD, .off = OFF(ak_budget, limit_micros), .required = true },
 };
 
+#define BUDGET_NONE "none"     /* `budget: none`: an agent without a budget */
+
 static enum ak_err read_budget(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
 {
     struct ak_budget *b = obj;
+    memset(b, 0, sizeof *b);
     enum ak_err rc = cfg_walk(r, val, path, budget_fields, AK_ARRAY_LEN(budget_fields), b);
     if (rc == AK_OK)
         b->set = true;
     return rc;
+}
+
+/* An agent's (or the defaults') budget: a map, or `none`. */
+static enum ak_err read_agent_budget(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                     void *obj)
+{
+    struct ak_budget *b = obj;
+    if (val && val->type == YAML_SCALAR_NODE && !cfg_is_null(val) &&
+        val->data.scalar.length == strlen(BUDGET_NONE) &&
+        memcmp(val->data.scalar.value, BUDGET_NONE, strlen(BUDGET_NONE)) == 0) {
+        memset(b, 0, sizeof *b);
+        return AK_OK;
+    }
+    if (val && val->type == YAML_SCALAR_NODE && !cfg_is_null(val))
+        return cfg_fail(r, val, path, "must be a map (type, limit) or none");
+    return read_budget(r, val, path, obj);
 }
 
 /* In each pair, the first value 0 turns the guardrail off; the second must then be given. */
@@ -161,7 +180,15 @@ static const struct cfg_field alert_fields[] = {
     { .elem_size = sizeof(struct ak_alert_rule), .alloc = (alloc_fn), .fields = alert_fields, \
       .n_fields = AK_ARRAY_LEN(alert_fields) }
 
-ITEMS_ALLOC(agent_alerts_alloc, ak_agent_cfg, alerts, n_alerts)
+/* An agent's alerts replace the ones it inherited from `defaults`. */
+static void *agent_alerts_alloc(void *owner, size_t len)
+{
+    struct ak_agent_cfg *a = owner;
+    cfg_alerts_free(a->alerts, a->n_alerts);
+    a->alerts = calloc(len, sizeof *a->alerts);
+    a->n_alerts = a->alerts ? len : 0;
+    return a->alerts;
+}
 ITEMS_ALLOC(shared_alerts_alloc, ak_shared_budget, alerts, n_alerts)
 static const struct cfg_items agent_alert_items = ALERT_ITEMS(agent_alerts_alloc);
 static const struct cfg_items shared_alert_items = ALERT_ITEMS(shared_alerts_alloc);
@@ -228,17 +255,30 @@ static enum ak_err read_agent_users(struct cfg_reader *r, yaml_node_t *val, cons
 }
 
 static const struct cfg_field agent_fields[] = {
-    { .key = "budget", .kind = CFG_FN, .off = OFF(ak_agent_cfg, budget), .fn = read_budget },
+    { .key = "budget", .kind = CFG_FN, .off = OFF(ak_agent_cfg, budget), .fn = read_agent_budget },
     { .key = "users", .kind = CFG_FN, .fn = read_agent_users },
     { .key = "guardrails", .off = OFF(ak_agent_cfg, guardrails), CFG_SUB(guardrail_fields) },
     { .key = "alerts", .kind = CFG_LIST, .items = &agent_alert_items },
     { .key = "on_kill", .off = OFF(ak_agent_cfg, on_kill), CFG_SUB(on_kill_fields) },
 };
 
+/* A listed agent starts as a copy of `defaults` (read before `agents`), then its own keys
+ * overwrite what they name: defaults fill in every key an agent leaves out. */
+static enum ak_err read_agent(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
+{
+    struct ak_agent_cfg *a = obj;
+    if (cfg_agent_inherit(a, &r->cfg->defaults) != AK_OK)
+        return cfg_nomem(r);
+    enum ak_err rc = cfg_walk(r, val, path, agent_fields, AK_ARRAY_LEN(agent_fields), a);
+    if (rc == AK_OK && val && val->type == YAML_MAPPING_NODE && cfg_map_get(r, val, "budget"))
+        a->budget_inherited = false;
+    return rc;
+}
+
 ITEMS_ALLOC(agents_alloc, ak_config, agents, n_agents)
 static const struct cfg_items agent_items = {
-    .elem_size = sizeof(struct ak_agent_cfg), .alloc = agents_alloc, .fields = agent_fields,
-    .n_fields = AK_ARRAY_LEN(agent_fields), .name_off = OFF(ak_agent_cfg, name), .what = "agent",
+    .elem_size = sizeof(struct ak_agent_cfg), .alloc = agents_alloc, .read_item = read_agent,
+    .name_off = OFF(ak_agent_cfg, name), .what = "agent",
 };
 
 /* ---- shared budgets ---- */

@@ -117,6 +117,11 @@ struct cfg_items {
     const char *what;                 /* named maps: "agent" in "duplicate agent name" */
 };
 
+/* Shared inside the module: a listed agent starts as a deep copy of `defaults` (then its own
+ * keys overwrite what it sets); freeing an alert list that is being replaced. */
+enum ak_err cfg_agent_inherit(struct ak_agent_cfg *a, const struct ak_agent_cfg *defaults);
+void cfg_alerts_free(struct ak_alert_rule *alerts, size_t n);
+
 /* Shared inside the module: sets collector_socket to <state_dir>/collector.sock when unset. */
 enum ak_err cfg_default_socket(struct ak_config *cfg);
 

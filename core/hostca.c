@@ -25,7 +25,6 @@
 #define CA_DAYS (10 * 365)
 #define LEAF_DAYS 30
 #define BACKDATE_S 3600          /* clocks a little behind still accept new certificates */
-#define SECONDS_PER_DAY 86400L
 #define SERIAL_BYTES 16
 #define NC_MAX 8192              /* the nameConstraints text */
 #define KEY_MODE 0600
@@ -117,7 +116,7 @@ static bool set_serial_and_validity(X509 *cert, long days)
     BIGNUM *bn = BN_bin2bn(raw, sizeof raw, NULL);
     bool ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) &&
               X509_gmtime_adj(X509_getm_notBefore(cert), -BACKDATE_S) &&
-              X509_gmtime_adj(X509_getm_notAfter(cert), days * SECONDS_PER_DAY);
+              X509_gmtime_adj(X509_getm_notAfter(cert), days * AK_S_PER_DAY);
     BN_free(bn);
     return ok && X509_set_version(cert, 2) == 1;
 }

@@ -312,20 +312,62 @@ static enum ak_err ledger_make_room(struct ak_ledger *l)
     return ledger_events_make_room(l);
 }
 
+/* ---- host-wide counters: this handle's counts ride along with its next write ---- */
+
+#define COUNT_INTERNAL "ledger.count.internal_errors"
+#define COUNT_GROWS    "ledger.count.map_grows"
+#define COUNT_PRUNED   "ledger.count.pruned_undelivered"
+
+static enum ak_err count_add(struct ak_ledger *l, MDB_txn *txn, const char *name, uint64_t delta)
+{
+    uint64_t v = 0;
+    enum ak_err err = delta ? ledger_meta_u64_get(l, txn, name, &v) : AK_OK;
+    return err == AK_OK && delta ? ledger_meta_u64_put(l, txn, name, v + delta) : err;
+}
+
+static enum ak_err counts_flush(struct ak_ledger *l, MDB_txn *txn)
+{
+    const struct ak_ledger_stats *s = &l->stats, *f = &l->flushed;
+    enum ak_err err = count_add(l, txn, COUNT_INTERNAL, s->internal_errors - f->internal_errors);
+    if (err == AK_OK)
+        err = count_add(l, txn, COUNT_GROWS, s->map_grows - f->map_grows);
+    if (err == AK_OK)
+        err = count_add(l, txn, COUNT_PRUNED, s->pruned_undelivered - f->pruned_undelivered);
+    return err;
+}
+
+static bool counts_pending(const struct ak_ledger *l)
+{
+    return l->stats.internal_errors != l->flushed.internal_errors ||
+           l->stats.map_grows != l->flushed.map_grows ||
+           l->stats.pruned_undelivered != l->flushed.pruned_undelivered;
+}
+
 static enum ak_err ledger_write_once(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
 {
     MDB_txn *txn = NULL;
+    struct ak_ledger_stats snap = l->stats;
+    bool flush = counts_pending(l);
     enum ak_err err = ledger_begin(l, 0, &txn);
     if (err != AK_OK)
         return err;
     l->mdb_rc = 0;
     err = fn(l, txn, ctx);
+    if (err == AK_OK && flush)
+        err = counts_flush(l, txn);
     if (err != AK_OK) {
         mdb_txn_abort(txn);
         return err;
     }
     int rc = mdb_txn_commit(txn);
-    return rc ? ledger_mdb_fail(l, rc, "commit") : AK_OK;
+    if (rc)
+        return ledger_mdb_fail(l, rc, "commit");
+    if (flush) {
+        l->flushed.internal_errors = snap.internal_errors;
+        l->flushed.map_grows = snap.map_grows;
+        l->flushed.pruned_undelivered = snap.pruned_undelivered;
+    }
+    return AK_OK;
 }
 
 enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
@@ -428,11 +470,7 @@ static enum ak_err ledger_open_dbis(struct ak_ledger *l, MDB_txn *txn, void *ctx
         if (rc != 0)
             return ledger_mdb_fail(l, rc, ledger_dbis[i].name);
     }
-    uint64_t gen = 0;
-    enum ak_err err = ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, &gen);
-    if (err == AK_OK && gen == 0) /* never 0 once open: 0 is the callers' "unknown" */
-        err = ledger_meta_u64_put(l, txn, LEDGER_META_FLAGS_GEN, 1);
-    return err;
+    return AK_OK;
 }
 
 /* Gives the ledger files the directory's group/other write access (see the top comment). */
@@ -542,15 +580,37 @@ enum ak_err ak_ledger_sync(struct ak_ledger *l)
     return err;
 }
 
+static enum ak_err stats_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    struct ak_ledger_stats *out = vctx;
+    uint64_t v[3] = { 0, 0, 0 };
+    enum ak_err err = ledger_meta_u64_get(l, txn, COUNT_INTERNAL, &v[0]);
+    if (err == AK_OK)
+        err = ledger_meta_u64_get(l, txn, COUNT_GROWS, &v[1]);
+    if (err == AK_OK)
+        err = ledger_meta_u64_get(l, txn, COUNT_PRUNED, &v[2]);
+    /* every handle's flushed counts, plus what this one has not written yet */
+    out->internal_errors = v[0] + l->stats.internal_errors - l->flushed.internal_errors;
+    out->map_grows = v[1] + l->stats.map_grows - l->flushed.map_grows;
+    out->pruned_undelivered = v[2] + l->stats.pruned_undelivered - l->flushed.pruned_undelivered;
+    MDB_envinfo info;
+    if (mdb_env_info(l->env, &info) == 0)
+        out->map_size = info.me_mapsize;
+    return err;
+}
+
 void ak_ledger_stats(struct ak_ledger *l, struct ak_ledger_stats *out)
 {
     memset(out, 0, sizeof *out);
+    if (l && ledger_read(l, stats_fn, out) != AK_OK)
+        ak_warn("ledger: cannot read its counters");
+}
+
+void ak_ledger_note_internal(struct ak_ledger *l)
+{
     if (!l || pthread_mutex_lock(&l->mu) != 0)
         return;
-    *out = l->stats;
-    MDB_envinfo info;
-    if (getpid() == l->pid && mdb_env_info(l->env, &info) == 0)
-        out->map_size = info.me_mapsize;
+    l->stats.internal_errors++;
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -140,11 +140,14 @@ enum ak_err ak_ledger_suspend(struct ak_ledger *l, const char *agent, const char
                               bool manual, bool cut_streams, const char *period, int64_t now_ms);
 enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent);
 enum ak_err ak_ledger_set_budget(struct ak_ledger *l, const char *agent, const struct ak_budget *b);
+/* `akctl budget set --shared NAME`: the same for a shared budget (NULL or !b->set removes it);
+ * get: *has false when there is no override. */
+enum ak_err ak_ledger_set_shared_budget(struct ak_ledger *l, const char *name,
+                                        const struct ak_budget *b);
+enum ak_err ak_ledger_shared_budget_get(struct ak_ledger *l, const char *name, bool *has,
+                                        struct ak_budget *out);
 /* Zeroes the current period of the agent's budgets (all types). */
 enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_ms);
-/* A counter that changes whenever any agent flag changes: the shim re-reads flags only then.
- * Never 0 on success; 0 means it could not be read. */
-uint64_t ak_ledger_flags_generation(struct ak_ledger *l);
 
 #define AK_HISTORY_MAX 128
 struct ak_history_entry {
@@ -192,8 +195,11 @@ enum ak_err ak_ledger_outbox_pending(struct ak_ledger *l, uint64_t *count);
 enum ak_err ak_ledger_meta_get(struct ak_ledger *l, const char *key, char *val, size_t len);
 enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char *val);
 
-/* Counters of "cannot happen" paths and map-full prunes, for akctl status --json. */
+/* Counters of "cannot happen" paths, map growth and map-full prunes, host-wide: each handle's
+ * counts are added to the ledger with its next write (akctl status --json `counters`,
+ * akcollector --check). note_internal counts one "cannot happen" path of a caller's own. */
 struct ak_ledger_stats { uint64_t map_grows, pruned_undelivered, internal_errors; size_t map_size; };
 void ak_ledger_stats(struct ak_ledger *l, struct ak_ledger_stats *out);
+void ak_ledger_note_internal(struct ak_ledger *l);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * ledger_agents.c - per-agent flags in the ledger: suspension (manual or caused by a
- * budget), the host-wide stop "*", `akctl budget set` overrides, `akctl reset`, and the
- * flags generation that lets the shim skip re-reading flags on every call.
+ * budget), the host-wide stop "*", `akctl budget set` overrides (an agent's or a shared
+ * budget's), and `akctl reset`.
  *
  * "*" semantics: suspend("*") stops every agent (ak_ledger_agent_get of any agent reports
  * the "*" suspension when the agent is not suspended itself); resume("*") lifts the
@@ -42,10 +42,10 @@ static bool agent_rec_parse(const MDB_val *data, struct ledger_agent_rec *r)
 }
 
 /* Reads an agent record; absent or corrupt = a fresh one, *found says which. */
-static enum ak_err agent_read(struct ak_ledger *l, MDB_txn *txn, const char *agent,
-                              struct ledger_agent_rec *r, bool *found)
+static enum ak_err rec_read(struct ak_ledger *l, MDB_txn *txn, MDB_val key,
+                            struct ledger_agent_rec *r, bool *found)
 {
-    MDB_val key = ledger_text_val(agent), data;
+    MDB_val data;
     memset(r, 0, sizeof *r);
     r->version = LEDGER_REC_VERSION;
     *found = false;
@@ -64,11 +64,16 @@ static enum ak_err agent_read(struct ak_ledger *l, MDB_txn *txn, const char *age
     return AK_OK;
 }
 
-/* Writes the record, or deletes it when it no longer says anything. */
-static enum ak_err agent_write(struct ak_ledger *l, MDB_txn *txn, const char *agent,
-                               const struct ledger_agent_rec *r)
+static enum ak_err agent_read(struct ak_ledger *l, MDB_txn *txn, const char *agent,
+                              struct ledger_agent_rec *r, bool *found)
 {
-    MDB_val key = ledger_text_val(agent);
+    return rec_read(l, txn, ledger_text_val(agent), r, found);
+}
+
+/* Writes the record, or deletes it when it no longer says anything. */
+static enum ak_err rec_write(struct ak_ledger *l, MDB_txn *txn, MDB_val key,
+                             const struct ledger_agent_rec *r)
+{
     int rc;
     if (!r->suspended && !r->has_override) {
         rc = mdb_del(txn, l->db_agents, &key, NULL);
@@ -81,16 +86,23 @@ static enum ak_err agent_write(struct ak_ledger *l, MDB_txn *txn, const char *ag
     return rc ? ledger_mdb_fail(l, rc, "write agent") : AK_OK;
 }
 
-enum ak_err ledger_flags_bump(struct ak_ledger *l, MDB_txn *txn)
+static enum ak_err agent_write(struct ak_ledger *l, MDB_txn *txn, const char *agent,
+                               const struct ledger_agent_rec *r)
 {
-    uint64_t gen = 0;
-    enum ak_err err = ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, &gen);
-    if (err != AK_OK)
-        return err;
-    gen++;
-    if (gen == 0) /* 0 means "unknown" to callers */
-        gen = 1;
-    return ledger_meta_u64_put(l, txn, LEDGER_META_FLAGS_GEN, gen);
+    return rec_write(l, txn, ledger_text_val(agent), r);
+}
+
+/* A shared budget's override lives in the agents table under its name behind one NUL byte,
+ * which no agent name (text) can begin with; agents_each skips these records. */
+#define SHARED_KEY_MARK '\0'
+
+static MDB_val shared_key(const char *name, char buf[LEDGER_NAME_MAX + 2])
+{
+    size_t n = strlen(name);
+    buf[0] = SHARED_KEY_MARK;
+    memcpy(buf + 1, name, n);
+    MDB_val v = { .mv_size = n + 1, .mv_data = buf };
+    return v;
 }
 
 static void agent_clear_suspension(struct ledger_agent_rec *r)
@@ -164,7 +176,7 @@ static enum ak_err suspend_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     snprintf(r.period, sizeof r.period, "%s", c->period ? c->period : "");
     if ((err = agent_write(l, txn, c->agent, &r)) != AK_OK)
         return err;
-    return ledger_flags_bump(l, txn);
+    return AK_OK;
 }
 
 enum ak_err ak_ledger_suspend(struct ak_ledger *l, const char *agent, const char *reason,
@@ -227,7 +239,7 @@ static enum ak_err resume_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
         agent_clear_suspension(&r);
         err = agent_write(l, txn, agent, &r);
     }
-    return err == AK_OK ? ledger_flags_bump(l, txn) : err;
+    return err;
 }
 
 enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent)
@@ -239,14 +251,14 @@ enum ak_err ak_ledger_resume(struct ak_ledger *l, const char *agent)
 
 /* ---- budget override and reset ---- */
 
-struct set_budget_ctx { const char *agent; const struct ak_budget *b; };
+struct set_budget_ctx { MDB_val key; const struct ak_budget *b; };
 
 static enum ak_err set_budget_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
 {
     struct set_budget_ctx *c = vctx;
     struct ledger_agent_rec r;
     bool found = false;
-    enum ak_err err = agent_read(l, txn, c->agent, &r, &found);
+    enum ak_err err = rec_read(l, txn, c->key, &r, &found);
     if (err != AK_OK)
         return err;
     bool set = c->b && c->b->set;
@@ -254,17 +266,56 @@ static enum ak_err set_budget_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     r.override_set = set;
     r.override_type = set ? (uint8_t)c->b->type : 0;
     r.override_limit = set ? c->b->limit_micros : 0;
-    if ((err = agent_write(l, txn, c->agent, &r)) != AK_OK)
+    if ((err = rec_write(l, txn, c->key, &r)) != AK_OK)
         return err;
-    return ledger_flags_bump(l, txn);
+    return AK_OK;
 }
 
 enum ak_err ak_ledger_set_budget(struct ak_ledger *l, const char *agent, const struct ak_budget *b)
 {
     if (!ledger_name_ok(agent) || (b && b->set && (unsigned)b->type > AK_PERIOD_TOTAL))
         return AK_ERR_INVAL;
-    struct set_budget_ctx c = { .agent = agent, .b = b };
+    struct set_budget_ctx c = { .key = ledger_text_val(agent), .b = b };
     return ledger_write(l, set_budget_fn, &c);
+}
+
+enum ak_err ak_ledger_set_shared_budget(struct ak_ledger *l, const char *name,
+                                        const struct ak_budget *b)
+{
+    char buf[LEDGER_NAME_MAX + 2];
+    if (!ledger_name_ok(name) || (b && b->set && (unsigned)b->type > AK_PERIOD_TOTAL))
+        return AK_ERR_INVAL;
+    struct set_budget_ctx c = { .key = shared_key(name, buf), .b = b };
+    return ledger_write(l, set_budget_fn, &c);
+}
+
+struct shared_get_ctx { MDB_val key; struct ak_budget *out; bool *has; };
+
+static enum ak_err shared_get_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    struct shared_get_ctx *c = vctx;
+    struct ledger_agent_rec r;
+    bool found = false;
+    enum ak_err err = rec_read(l, txn, c->key, &r, &found);
+    if (err != AK_OK || !found || !r.has_override)
+        return err;
+    *c->has = true;
+    c->out->set = r.override_set;
+    c->out->type = (enum ak_period_type)r.override_type;
+    c->out->limit_micros = r.override_limit;
+    return AK_OK;
+}
+
+enum ak_err ak_ledger_shared_budget_get(struct ak_ledger *l, const char *name, bool *has,
+                                        struct ak_budget *out)
+{
+    char buf[LEDGER_NAME_MAX + 2];
+    if (!ledger_name_ok(name) || !has || !out)
+        return AK_ERR_INVAL;
+    *has = false;
+    memset(out, 0, sizeof *out);
+    struct shared_get_ctx c = { .key = shared_key(name, buf), .out = out, .has = has };
+    return ledger_read(l, shared_get_fn, &c);
 }
 
 struct reset_ctx { const char *agent; int64_t now_ms; };
@@ -283,7 +334,7 @@ static enum ak_err reset_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     agent_clear_suspension(&r);
     if ((err = agent_write(l, txn, c->agent, &r)) != AK_OK)
         return err;
-    return ledger_flags_bump(l, txn);
+    return AK_OK;
 }
 
 enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_ms)
@@ -294,20 +345,7 @@ enum ak_err ak_ledger_reset(struct ak_ledger *l, const char *agent, int64_t now_
     return ledger_write(l, reset_fn, &c);
 }
 
-/* ---- generation and listing ---- */
-
-static enum ak_err flags_gen_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
-{
-    return ledger_meta_u64_get(l, txn, LEDGER_META_FLAGS_GEN, vctx);
-}
-
-uint64_t ak_ledger_flags_generation(struct ak_ledger *l)
-{
-    uint64_t gen = 0;
-    if (ledger_read(l, flags_gen_fn, &gen) != AK_OK)
-        return 0;
-    return gen;
-}
+/* ---- listing ---- */
 
 struct agent_item { char name[LEDGER_NAME_MAX + 1]; struct ak_agent_flags f; };
 struct agents_ctx { struct agent_item *items; size_t n, cap; };
@@ -317,6 +355,8 @@ static enum ak_err agents_visit(struct ak_ledger *l, const MDB_val *key, const M
 {
     struct agents_ctx *c = vctx;
     struct ledger_agent_rec r;
+    if (key->mv_size > 0 && ((const char *)key->mv_data)[0] == SHARED_KEY_MARK)
+        return AK_OK;                   /* a shared budget's override, not an agent */
     if (!agent_rec_parse(data, &r) || key->mv_size > LEDGER_NAME_MAX) {
         ledger_corrupt(l, "agents", key);
         return AK_OK;

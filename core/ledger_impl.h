@@ -37,7 +37,6 @@
 
 #define LEDGER_META_RES_ID "ledger.res_id"
 #define LEDGER_META_EVENT_SEQ "ledger.event_seq"
-#define LEDGER_META_FLAGS_GEN "ledger.flags_gen"
 #define LEDGER_META_PREFIX "ledger."
 
 struct ledger_budget_rec {
@@ -95,7 +94,8 @@ struct ak_ledger {
     size_t max_map;
     uint64_t events_keep;
     int mdb_rc;                   /* LMDB error that failed the current write fn */
-    struct ak_ledger_stats stats;
+    struct ak_ledger_stats stats;  /* this handle's counts; `flushed` of them are in meta */
+    struct ak_ledger_stats flushed;
 };
 
 /* A unit of work run inside one transaction. Must be re-runnable from scratch: a write
@@ -137,8 +137,6 @@ MDB_val ledger_text_val(const char *s);
 enum ak_err ledger_budgets_zero_agent(struct ak_ledger *l, MDB_txn *txn, const char *agent,
                                       int64_t now_ms);
 
-/* Bumps the flags generation (ledger_agents.c). */
-enum ak_err ledger_flags_bump(struct ak_ledger *l, MDB_txn *txn);
 
 /* Events (ledger_events.c): the slowest cursor (0 and *any=false when there is none), the
  * first/last stored seq, and the map-full space maker. */

@@ -7,11 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#define MS_PER_S 1000LL
 
 static void utc_tm(int64_t ms, struct tm *tm)
 {
-    time_t t = (time_t)(ms / MS_PER_S);
+    time_t t = (time_t)(ms / AK_MS_PER_S);
     gmtime_r(&t, tm);
 }
 
@@ -25,7 +24,6 @@ const char *ak_period_type_name(enum ak_period_type t)
     return "daily";
 }
 
-#define MS_PER_DAY 86400000LL
 #define PERIOD_TYPES 3
 
 /* A key depends only on the UTC day, and is asked for on every ledger transaction: each
@@ -41,7 +39,7 @@ static void period_key_compute(enum ak_period_type type, int64_t now_ms, char ou
 
 void ak_period_key(enum ak_period_type type, int64_t now_ms, char out[AK_PERIOD_KEY_LEN])
 {
-    int64_t day = now_ms >= 0 ? now_ms / MS_PER_DAY : (now_ms - MS_PER_DAY + 1) / MS_PER_DAY;
+    int64_t day = now_ms >= 0 ? now_ms / AK_MS_PER_DAY : (now_ms - AK_MS_PER_DAY + 1) / AK_MS_PER_DAY;
     unsigned t = (unsigned)type;
     if (t < PERIOD_TYPES && key_cache[t].valid && key_cache[t].day == day) {
         memcpy(out, key_cache[t].key, AK_PERIOD_KEY_LEN);
@@ -90,7 +88,7 @@ int64_t ak_period_reset_ms(enum ak_period_type type, int64_t now_ms)
     case AK_PERIOD_TOTAL:
         return 0;
     }
-    return (int64_t)timegm(&tm) * MS_PER_S; /* timegm normalises day/month overflow */
+    return (int64_t)timegm(&tm) * AK_MS_PER_S; /* timegm normalises day/month overflow */
 }
 
 #define TS_SECONDS_LEN 19          /* "2026-11-22T08:00:00" */
@@ -104,10 +102,10 @@ static __thread struct {
 
 void ak_time_format(int64_t ms, char *buf, size_t len)
 {
-    int64_t frac = ms % MS_PER_S;
+    int64_t frac = ms % AK_MS_PER_S;
     if (frac < 0)
-        frac += MS_PER_S;
-    int64_t sec = (ms - frac) / MS_PER_S;
+        frac += AK_MS_PER_S;
+    int64_t sec = (ms - frac) / AK_MS_PER_S;
     if (!ts_cache.valid || ts_cache.sec != sec) {
         struct tm tm;
         utc_tm(ms - frac, &tm);
@@ -151,6 +149,6 @@ bool ak_time_parse(const char *s, int64_t *ms)
         return false;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    *ms = (int64_t)timegm(&tm) * MS_PER_S + msec;
+    *ms = (int64_t)timegm(&tm) * AK_MS_PER_S + msec;
     return true;
 }

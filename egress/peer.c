@@ -25,7 +25,6 @@
 #define FD_LINK_MAX 64
 #define STAT_MAX 1024
 #define STAT_STARTTIME_FIELD 22   /* proc(5): starttime, in clock ticks after boot */
-#define MS_PER_S 1000
 
 struct endpoint {
     int family;
@@ -187,7 +186,7 @@ static long long start_ms_of(int pid)
     }
     long hz = sysconf(_SC_CLK_TCK);
     double age_s = up - (double)ticks / (double)(hz > 0 ? hz : 100);
-    return ak_now_ms() - (long long)(age_s > 0 ? age_s * MS_PER_S : 0);
+    return ak_now_ms() - (long long)(age_s > 0 ? age_s * AK_MS_PER_S : 0);
 }
 
 bool peer_find(const struct sockaddr *client, const struct sockaddr *local, struct ak_peer *who)

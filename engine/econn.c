@@ -145,8 +145,8 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
 
 static bool should_add_stream_usage(const struct ak_econn *c, const struct ak_xreq *rq)
 {
-    if (c->prov != AK_PROV_OPENAI || !rq->stream || rq->include_usage || !rq->operation ||
-        strcmp(rq->operation, "chat") != 0)
+    if (c->prov != AK_PROV_OPENAI || !rq->stream || rq->include_usage ||
+        rq->operation != AK_OP_CHAT)
         return false;
     /* only hosts known to accept stream_options (wire-formats.md 2.1, 6) */
     size_t hl = strlen(c->host);
@@ -412,7 +412,7 @@ static bool cut_requested(struct ak_econn *c)
     struct ak_agent_flags f;
     struct timespec ts;           /* a coarse monotonic clock: this runs on every read */
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
     if (!l || now < c->next_cut_check_ms)
         return false;
     c->next_cut_check_ms = now + CUT_CHECK_MS;

@@ -13,58 +13,24 @@
  * call goes out. After each commit, spend velocity and error storms may suspend the agent.
  */
 #include "engine/engine.h"
+#include "core/policy.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#define MS_PER_S 1000LL
 
 static const struct ak_agent_cfg *agent_cfg(const char *agent)
 {
     return ak_config_agent_or_default(eng.cfg, agent);
 }
 
-static bool shared_has_agent(const struct ak_shared_budget *sb, const char *agent)
-{
-    for (size_t i = 0; i < sb->n_agents; i++)
-        if (strcmp(sb->agents[i], agent) == 0)
-            return true;
-    return false;
-}
-
-/* The agent's own budget: an `akctl budget set` override (in its flags), else the config's. */
-static struct ak_budget own_budget(const char *agent, const struct ak_agent_flags *f)
-{
-    if (f && f->has_budget_override)
-        return f->budget_override;
-    return agent_cfg(agent)->budget;
-}
-
-/* The budgets a call counts against; `f` is the agent's flags as read for this call. */
+/* The budgets a call counts against (core/policy.c); `f` is the agent's flags as read for
+ * this call. */
 static size_t budgets_for(const char *agent, const struct ak_agent_flags *f,
                           struct ak_budget_ref *out, size_t max)
 {
-    size_t n = 0;
-    struct ak_budget b = own_budget(agent, f);
-    if (n < max)
-        out[n++] = (struct ak_budget_ref){
-            .scope = AK_SCOPE_AGENT, .name = agent,
-            .type = b.set ? b.type : AK_PERIOD_DAILY,
-            .limit_micros = b.set ? b.limit_micros : -1,
-            .max_calls = agent_cfg(agent)->guardrails.max_calls,
-        };
-    for (size_t i = 0; i < eng.cfg->n_shared && n < max; i++) {
-        const struct ak_shared_budget *sb = &eng.cfg->shared[i];
-        if (!shared_has_agent(sb, agent))
-            continue;
-        out[n++] = (struct ak_budget_ref){
-            .scope = AK_SCOPE_SHARED, .name = sb->name,
-            .type = sb->budget.set ? sb->budget.type : AK_PERIOD_DAILY,
-            .limit_micros = sb->budget.set ? sb->budget.limit_micros : -1,
-        };
-    }
-    return n;
+    return ak_policy_budgets(eng.cfg, eng.ledger, agent, f, out, max);
 }
 
 static void verdict(struct enforce_result *out, enum ak_decision d, const char *fmt, ...)
@@ -95,7 +61,8 @@ static bool check_suspended(const struct eng_who *who, struct ak_ledger *l,
         return true;
     }
     if (!f->manual && f->period[0]) {
-        struct ak_budget b = own_budget(who->agent, f);
+        struct ak_budget b;
+        ak_policy_agent_budget(eng.cfg, who->agent, f, &b);
         char cur[AK_PERIOD_KEY_LEN];
         ak_period_key(b.set ? b.type : AK_PERIOD_DAILY, now, cur);
         if (strcmp(cur, f->period) != 0) {
@@ -141,7 +108,7 @@ static bool check_guardrails(struct ak_ledger *l, const struct enforce_call *cal
                 (long long)rq->max_output_tokens, who->agent, (long long)g->max_tokens_per_call);
         return true;
     }
-    if (g->max_runtime_s > 0 && now - who->start_ms > g->max_runtime_s * MS_PER_S) {
+    if (g->max_runtime_s > 0 && now - who->start_ms > g->max_runtime_s * AK_MS_PER_S) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_runtime: process %d of agent '%s' has run longer than %lld s",
                 who->pid, who->agent, (long long)g->max_runtime_s);
         return true;
@@ -168,14 +135,15 @@ static int64_t worst_case(const struct enforce_call *call)
     const struct ak_xreq *rq = call->req;
     int64_t out = rq->max_output_tokens > 0 ? rq->max_output_tokens : call->price.max_output_tokens;
     int64_t n = rq->n_choices > 0 ? rq->n_choices : 1;
-    if (rq->operation && strcmp(rq->operation, "embeddings") == 0)
+    if (rq->operation == AK_OP_EMBEDDINGS)
         out = 0;
     int64_t input = rq->input_estimate * RESERVE_INPUT_FACTOR + RESERVE_INPUT_PAD;
     return ak_price_worst_case(&call->price, input, out * n);
 }
 
-static void budget_refusal(const struct ak_budget_ref *b, const struct ak_reserve_result *rr,
-                           int64_t amount, struct enforce_result *out)
+static void budget_refusal(const char *agent, const struct ak_budget_ref *b,
+                           const struct ak_reserve_result *rr, int64_t amount,
+                           struct enforce_result *out)
 {
     char lim[32], spent[32], held[32], want[32];
     const char *type = ak_period_type_name(b->type);
@@ -195,8 +163,8 @@ static void budget_refusal(const struct ak_budget_ref *b, const struct ak_reserv
                 type, b->name, lim, spent, held, want, b->name, type);
     else
         verdict(out, AK_DEC_BLOCKED_BUDGET,
-                "%s shared budget '%s' (%s) would be exceeded: spent %s, in flight %s, this call up to %s; raise it in the config",
-                type, b->name, lim, spent, held, want);
+                "%s shared budget '%s' (%s) would be exceeded by a call of agent '%s': spent %s, in flight %s, this call up to %s; raise it with: akctl budget set --shared %s --%s USD",
+                type, b->name, lim, agent, spent, held, want, b->name, type);
 }
 
 /* A refusal means the budget is exhausted (for 1.0 alert rules, kill included) only when
@@ -237,7 +205,7 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
     if (e == AK_OK) {
         out->res_id = rr.res_id;
     } else if (e == AK_ERR_LIMIT && rr.failed >= 0 && (size_t)rr.failed < n) {
-        budget_refusal(&budgets[rr.failed], &rr, r.amount_micros, out);
+        budget_refusal(call->who->agent, &budgets[rr.failed], &rr, r.amount_micros, out);
         if (!rr.failed_on_calls)
             mark_exhausted(l, &budgets[rr.failed], &rr.state);
     } else if (eng.cfg->on_error == AK_ON_ERROR_CLOSED) {
@@ -319,9 +287,9 @@ void enforce_after_commit(const struct eng_who *who, int64_t now)
     int64_t spent = 0;
     int errors = 0;
     for (size_t i = 0; i < n; i++) {
-        if (g->spend_rate_micros && h[i].ts_ms > now - g->spend_rate_per_s * MS_PER_S)
+        if (g->spend_rate_micros && h[i].ts_ms > now - g->spend_rate_per_s * AK_MS_PER_S)
             spent += h[i].cost_micros;
-        if (g->max_errors_count && h[i].is_error && h[i].ts_ms > now - g->max_errors_per_s * MS_PER_S)
+        if (g->max_errors_count && h[i].is_error && h[i].ts_ms > now - g->max_errors_per_s * AK_MS_PER_S)
             errors++;
     }
     char why[AK_REASON_LEN];

@@ -22,6 +22,7 @@ struct engine eng = { .lock = PTHREAD_MUTEX_INITIALIZER, .prices_once = PTHREAD_
 void engine_internal_error(const char *what)
 {
     unsigned long n = atomic_fetch_add(&eng.internal_errors, 1);
+    ak_ledger_note_internal(eng.ledger);   /* host-wide, with the next commit */
     if (n < 3)
         ak_error("internal error: %s (counted; the call is not metered)", what);
 }
@@ -29,10 +30,7 @@ void engine_internal_error(const char *what)
 static int engine_load_config(void)
 {
     char err[AK_CONFIG_ERRLEN] = "";
-    const char *path = ak_config_path_from_env();
-    enum ak_err e = ak_config_load(path, &eng.cfg, err, sizeof err);
-    if (e == AK_ERR_IO && !getenv("AGENTKAVACH_CONFIG"))
-        e = ak_config_defaults(&eng.cfg);  /* no config installed: embedded defaults */
+    enum ak_err e = ak_config_resolve(NULL, &eng.cfg, err, sizeof err);
     if (e != AK_OK) {
         /* Fail open, loudly, and keep a record: the embedded defaults, nothing enforced,
          * every call recorded as unmetered with the reason (state in AGENTKAVACH_STATE_DIR or

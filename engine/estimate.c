@@ -6,11 +6,10 @@
  */
 #include "engine/exchange.h"
 
-#define EST_BYTES_PER_TOKEN 4
 
 int64_t ak_estimate_tokens(const unsigned char *text, size_t len)
 {
     if (!text || !len)
         return 0;
-    return (int64_t)((len + EST_BYTES_PER_TOKEN - 1) / EST_BYTES_PER_TOKEN);
+    return (int64_t)((len + AK_BYTES_PER_TOKEN - 1) / AK_BYTES_PER_TOKEN);
 }

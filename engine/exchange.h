@@ -31,8 +31,7 @@
 struct ak_xreq {
     char method[16];
     char target[AK_X_TARGET];     /* request target, query string included */
-    const char *operation;        /* "chat" | "responses" | "embeddings" | "messages" |
-                                     "generate_content"; NULL: not metered */
+    enum ak_operation operation;  /* AK_OP_NONE: not metered */
     char model[AK_X_MODEL];       /* body "model", or the Gemini path's model */
     bool stream;                  /* body "stream": true, or streamGenerateContent */
     bool include_usage;           /* OpenAI: the client itself asked for stream usage */

@@ -21,7 +21,7 @@ static bool poke_due(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
     int64_t last = atomic_load(&eng.last_poke_ms);
     if (last && now >= last && now - last < POKE_INTERVAL_MS)
         return false;
@@ -66,7 +66,7 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     snprintf(ev->customer, sizeof ev->customer, "%s", m->req->customer);
     ev->provider = m->provider;
     snprintf(ev->host, sizeof ev->host, "%s", m->host);
-    snprintf(ev->operation, sizeof ev->operation, "%s", m->req->operation ? m->req->operation : "");
+    snprintf(ev->operation, sizeof ev->operation, "%s", ak_operation_name(m->req->operation));
     const char *model = (m->resp && m->resp->model[0]) ? m->resp->model : m->req->model;
     snprintf(ev->model, sizeof ev->model, "%s", model);
     ev->stream = m->req->stream;

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RB_BYTES_PER_TOKEN 4          /* as ak_estimate_tokens */
 #define RB_MSG_OVERHEAD 4             /* template tokens around each message */
 #define RB_NUMBER_BYTES 4             /* a token id in a pre-tokenised input: one token */
 #define RB_MAX_DEPTH 64               /* deeper prompt structures are not walked */
@@ -112,7 +111,7 @@ bool ak_reqbody_describe(const unsigned char *body, size_t len, struct ak_xreq *
     if (text == 0 && messages == 0)
         req->input_estimate = ak_estimate_tokens(body, len);
     else
-        req->input_estimate = (int64_t)((text + RB_BYTES_PER_TOKEN - 1) / RB_BYTES_PER_TOKEN) +
+        req->input_estimate = (int64_t)((text + AK_BYTES_PER_TOKEN - 1) / AK_BYTES_PER_TOKEN) +
                               RB_MSG_OVERHEAD * (int64_t)messages;
 out:
     cJSON_Delete(root);

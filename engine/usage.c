@@ -144,41 +144,42 @@ static void usage_error(const cJSON *root, struct ak_xresp *r)
         r->error_event = true;
 }
 
-static const char *usage_format(const char *operation, enum ak_provider provider)
+/* The wire format of a reply: its request's operation, else the provider's usual one. */
+static enum ak_operation usage_format(enum ak_operation operation, enum ak_provider provider)
 {
-    if (operation)
+    if (operation != AK_OP_NONE)
         return operation;
     if (provider == AK_PROV_ANTHROPIC)
-        return "messages";
+        return AK_OP_MESSAGES;
     if (provider == AK_PROV_GEMINI)
-        return "generate_content";
-    return "chat";
+        return AK_OP_GENERATE_CONTENT;
+    return AK_OP_CHAT;
 }
 
-void ak_usage_apply(const char *operation, enum ak_provider provider, const cJSON *root,
+void ak_usage_apply(enum ak_operation operation, enum ak_provider provider, const cJSON *root,
                     struct ak_xresp *r)
 {
     if (!cJSON_IsObject(root))
         return;
     usage_model(root, r);
     usage_error(root, r);
-    const char *fmt = usage_format(operation, provider);
+    enum ak_operation fmt = usage_format(operation, provider);
     struct ak_usage u = r->usage;
     bool got = false;
-    if (strcmp(fmt, "messages") == 0) {
+    if (fmt == AK_OP_MESSAGES) {
         const cJSON *uo = usage_obj(root, "usage");
         if (!uo)
             uo = usage_obj(usage_obj(root, "message"), "usage");
         got = uo && usage_anthropic(uo, &u, r->have_usage);
-    } else if (strcmp(fmt, "generate_content") == 0) {
+    } else if (fmt == AK_OP_GENERATE_CONTENT) {
         const cJSON *uo = usage_obj(root, "usageMetadata");
         got = uo && usage_gemini(uo, &u);
-    } else if (strcmp(fmt, "responses") == 0) {
+    } else if (fmt == AK_OP_RESPONSES) {
         const cJSON *uo = usage_obj(root, "usage");
         if (!uo)
             uo = usage_obj(usage_obj(root, "response"), "usage");
         got = uo && usage_responses(uo, &u);
-    } else if (strcmp(fmt, "embeddings") == 0) {
+    } else if (fmt == AK_OP_EMBEDDINGS) {
         const cJSON *uo = usage_obj(root, "usage");
         got = uo && usage_embeddings(uo, &u);
     } else {
@@ -268,17 +269,17 @@ static size_t usage_string_len(const unsigned char *p, size_t n, size_t i, size_
 }
 
 /* The member that carries generated text in a stream event of each wire format. */
-static const char *usage_text_key(const char *operation, enum ak_provider provider)
+static const char *usage_text_key(enum ak_operation operation, enum ak_provider provider)
 {
-    const char *fmt = usage_format(operation, provider);
-    if (strcmp(fmt, "responses") == 0)
+    enum ak_operation fmt = usage_format(operation, provider);
+    if (fmt == AK_OP_RESPONSES)
         return "\"delta\"";
-    if (strcmp(fmt, "messages") == 0 || strcmp(fmt, "generate_content") == 0)
+    if (fmt == AK_OP_MESSAGES || fmt == AK_OP_GENERATE_CONTENT)
         return "\"text\"";
     return "\"content\"";
 }
 
-int64_t ak_usage_text_bytes(const char *operation, enum ak_provider provider,
+int64_t ak_usage_text_bytes(enum ak_operation operation, enum ak_provider provider,
                             const unsigned char *p, size_t n)
 {
     const char *key = usage_text_key(operation, provider);

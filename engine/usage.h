@@ -17,7 +17,7 @@
  * operation is the request's (selects the wire format); NULL falls back to the provider.
  * Repeated calls follow each format's stream rules (Anthropic: cumulative message_delta
  * over message_start; Gemini and the rest: the last usage wins). */
-void ak_usage_apply(const char *operation, enum ak_provider provider, const cJSON *root,
+void ak_usage_apply(enum ak_operation operation, enum ak_provider provider, const cJSON *root,
                     struct ak_xresp *r);
 
 /* Could this payload carry usage (a "usage"/"usageMetadata" object), an error, or (when
@@ -32,7 +32,7 @@ bool ak_usage_worth_parsing(const unsigned char *p, size_t n, bool need_model);
 
 /* Bytes of generated text in a stream payload (the "content", "text" or "delta" strings of
  * the operation's wire format), counted without parsing, for estimates of cut streams. */
-int64_t ak_usage_text_bytes(const char *operation, enum ak_provider provider,
+int64_t ak_usage_text_bytes(enum ak_operation operation, enum ak_provider provider,
                             const unsigned char *p, size_t n);
 
 #endif

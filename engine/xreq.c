@@ -135,20 +135,20 @@ static void xreq_copy(char *out, size_t outlen, const char *s, size_t n)
 }
 
 /* The Gemini operation of the path's last segment ("models/{model}:generateContent"). */
-static const char *xreq_route_gemini(struct ak_reqparser *p, const char *path, size_t n)
+static enum ak_operation xreq_route_gemini(struct ak_reqparser *p, const char *path, size_t n)
 {
     static const char gen[] = ":generateContent", sgen[] = ":streamGenerateContent";
     bool stream = xreq_ends_with(path, n, sgen);
     if (!stream && !xreq_ends_with(path, n, gen))
-        return NULL;
+        return AK_OP_NONE;
     size_t end = n - (stream ? strlen(sgen) : strlen(gen)), start = end;
     while (start > 0 && path[start - 1] != '/')
         start--;
     if (start == end)
-        return NULL;
+        return AK_OP_NONE;
     xreq_copy(p->req.model, sizeof p->req.model, path + start, end - start);
     p->req.stream = stream;
-    return "generate_content";
+    return AK_OP_GENERATE_CONTENT;
 }
 
 static void xreq_azure_deployment(struct ak_reqparser *p, const char *path, size_t n)
@@ -163,7 +163,7 @@ static void xreq_azure_deployment(struct ak_reqparser *p, const char *path, size
         xreq_copy(p->deployment, sizeof p->deployment, d, (size_t)(slash - d));
 }
 
-static const char *xreq_route(struct ak_reqparser *p)
+static enum ak_operation xreq_route(struct ak_reqparser *p)
 {
     const char *path = p->req.target;
     if (strncasecmp(path, "http://", 7) == 0 || strncasecmp(path, "https://", 8) == 0) {
@@ -173,14 +173,14 @@ static const char *xreq_route(struct ak_reqparser *p)
     size_t n = strcspn(path, "?#");
     if (xreq_ends_with(path, n, "/chat/completions")) {
         xreq_azure_deployment(p, path, n);
-        return "chat";
+        return AK_OP_CHAT;
     }
     if (xreq_ends_with(path, n, "/v1/messages"))
-        return "messages";
+        return AK_OP_MESSAGES;
     if (xreq_ends_with(path, n, "/responses"))
-        return "responses";
+        return AK_OP_RESPONSES;
     if (xreq_ends_with(path, n, "/embeddings"))
-        return "embeddings";
+        return AK_OP_EMBEDDINGS;
     return xreq_route_gemini(p, path, n);
 }
 
@@ -229,7 +229,7 @@ static int xreq_on_headers_complete(http_parser *hp)
         xreq_pass(p, p->req.method);
         return 0;
     }
-    p->req.operation = p->target_overflow ? NULL : xreq_route(p);
+    p->req.operation = p->target_overflow ? AK_OP_NONE : xreq_route(p);
     if (!p->req.operation)
         xreq_pass(p, p->target_overflow ? "target too long" : "unknown path");
     else if (hp->content_length != ULLONG_MAX && hp->content_length > p->max_body)
@@ -516,8 +516,8 @@ bool ak_reqparser_rewrite_include_usage(struct ak_reqparser *p, struct ak_buf *o
     bool ok = false;
     char *body = NULL;
     size_t blen = 0, start = out ? out->len : 0;
-    if (!out || p->mode != XR_DONE || p->provider != AK_PROV_OPENAI || !p->req.operation ||
-        strcmp(p->req.operation, "chat") != 0 || !p->req.stream || p->req.include_usage)
+    if (!out || p->mode != XR_DONE || p->provider != AK_PROV_OPENAI ||
+        p->req.operation != AK_OP_CHAT || !p->req.stream || p->req.include_usage)
         goto out;
     size_t head_end = xreq_head_end(p->held.data, p->held.len);
     if (!head_end)

@@ -238,7 +238,7 @@ static enum xr_body xr_body_kind(struct ak_respparser *p, int status)
         return XB_IGNORE;
     if (strncasecmp(p->ctype, XR_SSE_TYPE, strlen(XR_SSE_TYPE)) == 0)
         return XB_SSE;
-    if (p->req.stream && p->req.operation && strcmp(p->req.operation, "generate_content") == 0)
+    if (p->req.stream && p->req.operation == AK_OP_GENERATE_CONTENT)
         return XB_JARRAY;
     return XB_JSON;
 }
@@ -385,6 +385,8 @@ const struct ak_xresp *ak_respparser_result(const struct ak_respparser *p)
 static enum ak_resp_state xr_fail(struct ak_respparser *p, const char *why)
 {
     p->failed = true;
+    if (!p->final_head && p->hp.status_code >= XR_STATUS_OK_MIN)
+        p->res.status = p->hp.status_code;   /* the status line was read before the head broke */
     xr_unparseable(p, why);
     return AK_RESP_ERROR;
 }

@@ -38,6 +38,7 @@ static const struct akctl_command commands[] = {
       "One row per agent (from the config and the ledger) and per shared budget: period, spent,\n"
       "limit, percent, calls, suspended, reason. The effective budget of an agent is the\n"
       "'akctl budget set' override, else agents.NAME.budget, else defaults.budget.\n"
+      "(budget: none opts a listed agent out; a shared budget's is its --shared override, else the config's)\n"
       "  --json   {\"agents\":[...],\"shared_budgets\":[...]} as documented in DESIGN.md\n" },
     { "events", akctl_cmd_events, "recorded LLM calls",
       "usage: akctl events [--json] [--agent A] [--since T] [--limit N] [--follow]\n"
@@ -46,8 +47,9 @@ static const struct akctl_command commands[] = {
       "  --since T   only events at or after T (RFC 3339, YYYY-MM-DD, or an age: 90s 15m 2h 7d)\n"
       "  --limit N   only the last N matching events\n"
       "  --follow    keep printing new events (polls every 200 ms) until interrupted\n" },
-    { "budget", akctl_cmd_budget, "override an agent's budget",
+    { "budget", akctl_cmd_budget, "override an agent's or a shared budget",
       "usage: akctl budget set AGENT --daily|--monthly|--total USD\n"
+      "       akctl budget set --shared NAME --daily|--monthly|--total USD\n"
       "Stores an override in the ledger; it wins over the configuration.\n" },
     { "suspend", akctl_cmd_suspend, "stop an agent's (or every agent's) LLM calls",
       "usage: akctl suspend AGENT|--all [--reason R] [--now]\n"
@@ -144,16 +146,7 @@ int akctl_config(struct akctl *ctx)
     char err[AK_CONFIG_ERRLEN] = "";
     if (ctx->cfg)
         return AKCTL_EXIT_OK;
-    const char *path = ctx->config_arg;
-    const char *env = getenv("AGENTKAVACH_CONFIG");
-    bool explicit_path = path || (env && *env);
-    if (!path)
-        path = ak_config_path_from_env();
-    enum ak_err rc;
-    if (!explicit_path && access(path, F_OK) != 0 && errno == ENOENT)
-        rc = ak_config_defaults(&ctx->cfg);
-    else
-        rc = ak_config_load(path, &ctx->cfg, err, sizeof err);
+    enum ak_err rc = ak_config_resolve(ctx->config_arg, &ctx->cfg, err, sizeof err);
     if (rc != AK_OK) {
         ctx->cfg = NULL;
         return akctl_fail("%s", err[0] ? err : ak_strerror(rc));

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/ledger.h"
+#include "core/strs.h"
 
 /* Exit codes (DESIGN.md "akctl"). */
 #define AKCTL_EXIT_OK      0
@@ -52,23 +53,13 @@ int akctl_opt_since(const char *cmd, const char *arg, int64_t *ms);
 bool akctl_parse_count(const char *s, long *out);
 
 /* ---- growable list of owned strings ---- */
-struct akctl_strs {
-    char **v;
-    size_t n, cap;
-};
-enum ak_err akctl_strs_add(struct akctl_strs *s, const char *str);
-/* Adds str unless already present. */
-enum ak_err akctl_strs_add_unique(struct akctl_strs *s, const char *str);
-bool akctl_strs_has(const struct akctl_strs *s, const char *str);
-void akctl_strs_sort(struct akctl_strs *s);
-void akctl_strs_free(struct akctl_strs *s);
 
 /* ---- aligned table: rows of cells, printed with column widths; optional row colour ---- */
 enum akctl_color { AKCTL_PLAIN = 0, AKCTL_RED, AKCTL_YELLOW };
 #define AKCTL_TABLE_MAX_COLS 12
 struct akctl_table {
     size_t ncols;
-    struct akctl_strs cells;     /* row-major, ncols per row */
+    struct ak_strs cells;     /* row-major, ncols per row */
     enum akctl_color *colors;    /* one per row */
     size_t nrows, cap_rows;
 };
@@ -106,6 +97,6 @@ enum ak_err akctl_events_each(struct ak_ledger *l, uint64_t *after_seq, akctl_ev
 /* Is `agent` known: listed in the config, or present in the ledger (budgets or flags)? */
 bool akctl_agent_known(struct akctl *ctx, const char *agent);
 /* Every agent name known from the config and the ledger (AK_AGENT_ALL excluded), sorted. */
-enum ak_err akctl_agents_collect(struct akctl *ctx, struct akctl_strs *out);
+enum ak_err akctl_agents_collect(struct akctl *ctx, struct ak_strs *out);
 
 #endif

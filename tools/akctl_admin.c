@@ -15,10 +15,12 @@ int akctl_cmd_budget(struct akctl *ctx, int argc, char **argv)
         { "daily", required_argument, NULL, 'd' },
         { "monthly", required_argument, NULL, 'm' },
         { "total", required_argument, NULL, 't' },
+        { "shared", no_argument, NULL, 's' },
         { 0, 0, 0, 0 },
     };
     struct ak_budget b = { .set = true };
     const char *amount = NULL;
+    bool shared = false;
     int c, n_types = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, AKCTL_OPTSTRING, opts, NULL)) != -1) {
@@ -26,29 +28,36 @@ int akctl_cmd_budget(struct akctl *ctx, int argc, char **argv)
         case 'd': b.type = AK_PERIOD_DAILY; break;
         case 'm': b.type = AK_PERIOD_MONTHLY; break;
         case 't': b.type = AK_PERIOD_TOTAL; break;
+        case 's': shared = true; continue;
         default: return akctl_opt_error("budget", c, argv);
         }
         amount = optarg;
         n_types++;
     }
     if (optind >= argc || strcmp(argv[optind], "set") != 0)
-        return akctl_usage("budget", "expected 'set AGENT --daily|--monthly|--total USD'");
+        return akctl_usage("budget", "expected 'set [--shared] NAME --daily|--monthly|--total USD'");
     if (optind + 2 != argc)
-        return akctl_usage("budget", "expected exactly one AGENT after 'set'");
+        return akctl_usage("budget", "expected exactly one %s after 'set'",
+                           shared ? "shared budget" : "AGENT");
     if (n_types != 1)
         return akctl_usage("budget", "give exactly one of --daily, --monthly, --total");
     if (!ak_usd_parse(amount, &b.limit_micros))
         return akctl_usage("budget", "'%s' is not an amount in USD", amount);
-    const char *agent = argv[optind + 1];
+    const char *name = argv[optind + 1];
     int code = akctl_ledger(ctx);
     if (code != AKCTL_EXIT_OK)
         return code;
-    enum ak_err rc = ak_ledger_set_budget(ctx->ledger, agent, &b);
+    if (shared && !ak_config_shared(ctx->cfg, name))
+        return akctl_fail("budget: no shared budget '%s' in %s", name,
+                          ctx->cfg->path ? ctx->cfg->path : "the built-in configuration");
+    enum ak_err rc = shared ? ak_ledger_set_shared_budget(ctx->ledger, name, &b)
+                            : ak_ledger_set_budget(ctx->ledger, name, &b);
     if (rc != AK_OK)
-        return akctl_fail("budget: cannot set the budget of %s: %s", agent, ak_strerror(rc));
+        return akctl_fail("budget: cannot set the budget of %s: %s", name, ak_strerror(rc));
     char usd[32];
     ak_usd_format(b.limit_micros, usd, sizeof usd);
-    printf("%s: %s budget set to %s\n", agent, ak_period_type_name(b.type), usd);
+    printf("%s%s: %s budget set to %s\n", shared ? "shared budget " : "", name,
+           ak_period_type_name(b.type), usd);
     return AKCTL_EXIT_OK;
 }
 

@@ -220,7 +220,7 @@ int akctl_cmd_config(struct akctl *ctx, int argc, char **argv)
     if (argc != 3 || argv[2][0] == '-')
         return akctl_usage("config", "'config check' takes one FILE");
     const char *path = argv[2];
-    enum ak_err rc = ak_config_load(path, &cfg, err, sizeof err);
+    enum ak_err rc = ak_config_resolve(path, &cfg, err, sizeof err);
     if (rc != AK_OK) {
         if (err[0])
             fprintf(stderr, "%s\n", err);

@@ -4,6 +4,7 @@
  * (configured ones plus those the ledger has seen).
  */
 #include "tools/akctl.h"
+#include "core/status.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -11,63 +12,8 @@
 #include <string.h>
 
 #define STRS_MIN_CAP 16
-#define MS_PER_S 1000LL
-#define S_PER_MIN 60LL
-#define S_PER_HOUR 3600LL
-#define S_PER_DAY 86400LL
 
 /* ---- string lists ---- */
-
-enum ak_err akctl_strs_add(struct akctl_strs *s, const char *str)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : STRS_MIN_CAP;
-        char **v = realloc(s->v, cap * sizeof *v);
-        if (!v)
-            return AK_ERR_NOMEM;
-        s->v = v;
-        s->cap = cap;
-    }
-    char *copy = strdup(str ? str : "");
-    if (!copy)
-        return AK_ERR_NOMEM;
-    s->v[s->n++] = copy;
-    return AK_OK;
-}
-
-bool akctl_strs_has(const struct akctl_strs *s, const char *str)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], str) == 0)
-            return true;
-    return false;
-}
-
-enum ak_err akctl_strs_add_unique(struct akctl_strs *s, const char *str)
-{
-    if (akctl_strs_has(s, str))
-        return AK_OK;
-    return akctl_strs_add(s, str);
-}
-
-static int strs_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void akctl_strs_sort(struct akctl_strs *s)
-{
-    if (s->n > 1)
-        qsort(s->v, s->n, sizeof *s->v, strs_cmp);
-}
-
-void akctl_strs_free(struct akctl_strs *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    memset(s, 0, sizeof *s);
-}
 
 /* ---- tables ---- */
 
@@ -88,7 +34,7 @@ enum ak_err akctl_table_add(struct akctl_table *t, enum akctl_color color, const
         t->cap_rows = cap;
     }
     for (size_t i = 0; i < t->ncols; i++) {
-        enum ak_err rc = akctl_strs_add(&t->cells, cells[i]);
+        enum ak_err rc = ak_strs_add(&t->cells, cells[i]);
         if (rc != AK_OK) {
             while (t->cells.n > t->nrows * t->ncols)
                 free(t->cells.v[--t->cells.n]);
@@ -137,7 +83,7 @@ void akctl_table_print(const struct akctl_table *t, FILE *out, bool use_color)
 
 void akctl_table_free(struct akctl_table *t)
 {
-    akctl_strs_free(&t->cells);
+    ak_strs_free(&t->cells);
     free(t->colors);
     memset(t, 0, sizeof *t);
 }
@@ -179,12 +125,12 @@ bool akctl_parse_since(const char *s, int64_t now_ms, int64_t *ms)
     int64_t unit;
     switch (*end) {
     case 's': unit = 1; break;
-    case 'm': unit = S_PER_MIN; break;
-    case 'h': unit = S_PER_HOUR; break;
-    case 'd': unit = S_PER_DAY; break;
+    case 'm': unit = AK_S_PER_MIN; break;
+    case 'h': unit = AK_S_PER_HOUR; break;
+    case 'd': unit = AK_S_PER_DAY; break;
     default: return false;
     }
-    *ms = now_ms - (int64_t)v * unit * MS_PER_S;
+    *ms = now_ms - (int64_t)v * unit * AK_MS_PER_S;
     return true;
 }
 
@@ -202,47 +148,15 @@ double akctl_usd(int64_t micros)
 
 /* ---- known agents ---- */
 
-struct collect {
-    struct akctl_strs *out;
-    enum ak_err rc;
-};
-
-static void collect_add(struct collect *c, const char *name)
+enum ak_err akctl_agents_collect(struct akctl *ctx, struct ak_strs *out)
 {
-    if (c->rc == AK_OK && name && strcmp(name, AK_AGENT_ALL) != 0)
-        c->rc = akctl_strs_add_unique(c->out, name);
-}
-
-static void collect_budget(enum ak_scope scope, const char *name, enum ak_period_type type,
-                           const struct ak_budget_state *st, void *ud)
-{
-    if (scope == AK_SCOPE_AGENT)
-        collect_add(ud, name);
-}
-
-static void collect_flags(const char *agent, const struct ak_agent_flags *f, void *ud)
-{
-    collect_add(ud, agent);
-}
-
-enum ak_err akctl_agents_collect(struct akctl *ctx, struct akctl_strs *out)
-{
-    struct collect c = { out, AK_OK };
-    for (size_t i = 0; i < ctx->cfg->n_agents; i++)
-        collect_add(&c, ctx->cfg->agents[i].name);
-    enum ak_err rc = ak_ledger_budgets_each(ctx->ledger, collect_budget, &c);
-    if (rc == AK_OK)
-        rc = ak_ledger_agents_each(ctx->ledger, collect_flags, &c);
-    if (rc == AK_OK)
-        rc = c.rc;
-    akctl_strs_sort(out);
-    return rc;
+    return ak_status_agents(ctx->cfg, ctx->ledger, out);
 }
 
 bool akctl_agent_known(struct akctl *ctx, const char *agent)
 {
-    struct akctl_strs all = { 0 };
-    bool known = akctl_agents_collect(ctx, &all) == AK_OK && akctl_strs_has(&all, agent);
-    akctl_strs_free(&all);
+    struct ak_strs all = { 0 };
+    bool known = akctl_agents_collect(ctx, &all) == AK_OK && ak_strs_has(&all, agent);
+    ak_strs_free(&all);
     return known;
 }

@@ -7,6 +7,7 @@
  * libc only, like the rest of akrun.
  */
 #include "tools/akrun.h"
+#include "core/ak.h"             /* constants only: akrun links nothing but libc */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,8 +32,6 @@
 #define POLL_STEP_MS 20
 #define STOP_TIMEOUT_MS 3000
 #define REPLY_MAX 65536
-#define MS_PER_S 1000
-#define NS_PER_MS 1000000L
 
 static const char *const trust_vars[] = {
     "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "DENO_CERT",
@@ -42,12 +41,12 @@ static long long mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * MS_PER_S + ts.tv_nsec / NS_PER_MS;
+    return (long long)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
 }
 
 static void sleep_ms(long ms)
 {
-    struct timespec ts = { ms / MS_PER_S, (ms % MS_PER_S) * NS_PER_MS };
+    struct timespec ts = { ms / AK_MS_PER_S, (ms % AK_MS_PER_S) * AK_NS_PER_MS };
     nanosleep(&ts, NULL);
 }
 

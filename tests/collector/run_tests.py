@@ -268,6 +268,12 @@ agents:
       - { threshold: 0.8, channels: [hook] }
   a1: { budget: { type: daily, limit: 100 } }
   a2: { budget: { type: daily, limit: 100 } }
+  burst:
+    budget: { type: daily, limit: 10 }
+    alerts:
+      - { threshold: 0.5, channels: [slack] }
+      - { threshold: 0.8, channels: [slack, hook] }
+      - { threshold: 1.0, channels: [slack] }
 shared_budgets:
   team: { budget: { type: monthly, limit: 10 }, agents: [a1, a2], alerts: [ { threshold: 0.5, channels: [hook] } ] }
 exporters:
@@ -350,6 +356,21 @@ def test_alerts():
         fill(d, "a1", 3, "1", "--shared", "team", "--shared-type", "monthly")
         fill(d, "a2", 3, "1", "--shared", "team", "--shared-type", "monthly")
         once(cfg)
+        # three thresholds crossed in one pass: one post per channel, naming the highest
+        before_slack, before_hook = len(rcv.docs("/slack")), len(rcv.docs("/hook"))
+        fill(d, "burst", 1, "10.5", "--limit", "10")
+        once(cfg)
+        once(cfg)
+        slack = rcv.docs("/slack")[before_slack:]
+        hook = [h for h in rcv.docs("/hook")[before_hook:] if h.get("agent") == "burst"]
+        blocks = json.dumps(slack[0]["blocks"]) if slack else ""
+        fields = [f["text"] for b in (slack[0]["blocks"] if slack else []) for f in b.get("fields", [])]
+        check("thresholds crossed together: Slack gets one post, naming the highest (100%)",
+              len(slack) == 1 and any("Threshold" in f and "100%" in f for f in fields),
+              [json.dumps(x)[:300] for x in slack])
+        check("thresholds crossed together: the webhook gets one alert for its own highest rule (80%), "
+              "the lower ones listed as skipped",
+              len(hook) == 1 and hook[0]["threshold"] == 0.8 and "skipped_thresholds" not in hook[0], hook)
         shared = [h for h in rcv.docs("/hook") if h.get("scope") == "shared"]
         check("shared budget alert at 60%", len(shared) == 1 and shared[0]["shared_budget"] == "team"
               and shared[0]["percent"] == 60, shared)
@@ -395,6 +416,8 @@ def test_check_and_reload():
     check("--check: all usable -> exit 0", r.returncode == 0, r.stdout + r.stderr)
     check("--check names each exporter and channel", all(s in r.stdout for s in
           ("exporter jsonl", "exporter otlp", "channel s")), r.stdout)
+    check("--check prints the ledger's counters", "counters" in r.stdout
+          and "internal_errors 0" in r.stdout, r.stdout)
     bad = os.path.join(d, "bad.yaml")
     with open(bad, "w") as f:
         f.write("version: 1\nstate_dir: %s/state\nchannels:\n  p: { type: pagerduty, routing_key: \"${AK_TEST_UNSET_VAR}\" }\n"

@@ -359,6 +359,12 @@ static void test_status_json_shape_and_values(void **state)
     assert_true(fabs(num(team, "limit_usd") - TEAM_LIMIT) < EPS);
     assert_int_equal((int64_t)num(team, "calls"), n1 + n2);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(team, "agents")), 2);
+    /* the "cannot happen" counters, host-wide: none on a healthy fixture, the map's size known */
+    cJSON *counters = cJSON_GetObjectItemCaseSensitive(root, "counters");
+    assert_non_null(counters);
+    assert_int_equal((int64_t)num(counters, "internal_errors"), 0);
+    assert_int_equal((int64_t)num(counters, "pruned_undelivered"), 0);
+    assert_true(num(counters, "map_size") > 0);
     cJSON_Delete(root);
 }
 

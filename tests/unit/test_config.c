@@ -135,7 +135,8 @@ static void test_example_loads(void **state)
     assert_int_equal(cfg->defaults.budget.type, AK_PERIOD_DAILY);
     assert_int_equal(cfg->defaults.budget.limit_micros, USD(10));
 
-    assert_int_equal(cfg->n_agents, 2);
+    assert_int_equal(cfg->n_agents, 3);
+    assert_false(ak_config_agent(cfg, "batch-indexer")->budget.set);   /* budget: none */
     const struct ak_agent_cfg *rb = ak_config_agent(cfg, "research-bot");
     assert_non_null(rb);
     assert_int_equal(rb->budget.limit_micros, USD(50));
@@ -475,6 +476,68 @@ static void run_refusal(void **state)
     assert_null(strchr(err, '\n'));
 }
 
+/* defaults fill in every key a listed agent leaves out; budget: none opts out */
+static void test_defaults_fill_listed_agents(void **state)
+{
+    struct ak_config *cfg = load_text_ok(
+        "version: 1\n"
+        "channels:\n  s: { type: slack, webhook_url: \"http://127.0.0.1:9/x\" }\n"
+        "defaults:\n"
+        "  budget: { type: daily, limit: 0.05 }\n"
+        "  guardrails: { max_calls: 7, max_tokens_per_call: 100 }\n"
+        "  alerts: [ { threshold: 0.5, channels: [s] } ]\n"
+        "  on_kill: { signal: TERM, command: \"echo hi\" }\n"
+        "agents:\n"
+        "  only-guard: { guardrails: { max_tokens_per_call: 8000 } }\n"
+        "  own: { budget: { type: monthly, limit: 3 }, alerts: [ { threshold: 0.9, channels: [s] } ] }\n"
+        "  none: { budget: none }\n");
+    const struct ak_agent_cfg *g = ak_config_agent(cfg, "only-guard");
+    assert_non_null(g);
+    assert_true(g->budget.set && g->budget_inherited);
+    assert_int_equal(g->budget.type, AK_PERIOD_DAILY);
+    assert_int_equal(g->budget.limit_micros, USD(0.05));
+    assert_int_equal(g->guardrails.max_tokens_per_call, 8000);   /* its own */
+    assert_int_equal(g->guardrails.max_calls, 7);                /* the default's */
+    assert_int_equal(g->n_alerts, 1);
+    assert_string_equal(g->alerts[0].channels[0], "s");
+    assert_int_equal(g->on_kill.signal, SIGTERM);
+    assert_string_equal(g->on_kill.command, "echo hi");
+    const struct ak_agent_cfg *o = ak_config_agent(cfg, "own");
+    assert_true(o->budget.set && !o->budget_inherited);
+    assert_int_equal(o->budget.limit_micros, USD(3));
+    assert_int_equal(o->n_alerts, 1);
+    assert_true(o->alerts[0].threshold > 0.89 && o->alerts[0].threshold < 0.91);
+    const struct ak_agent_cfg *n = ak_config_agent(cfg, "none");
+    assert_false(n->budget.set);
+    assert_int_equal(n->guardrails.max_calls, 7);
+    ak_config_free(cfg);
+}
+
+/* ak_config_resolve: the one way the shim, the collector and akctl find their config */
+static void test_resolve(void **state)
+{
+    char err[ERRLEN] = "", path[TEMP_PATH];
+    struct ak_config *cfg = NULL;
+    char *saved = getenv("AGENTKAVACH_CONFIG") ? strdup(getenv("AGENTKAVACH_CONFIG")) : NULL;
+    setenv("AGENTKAVACH_CONFIG", "/nonexistent/agentkavach.yaml", 1);
+    assert_int_equal(ak_config_resolve(NULL, &cfg, err, sizeof err), AK_ERR_IO);  /* asked for */
+    assert_non_null(strstr(err, "/nonexistent/agentkavach.yaml"));
+    write_temp("version: 1\nmode: monitor\n", path);
+    assert_int_equal(ak_config_resolve(path, &cfg, err, sizeof err), AK_OK);   /* --config wins */
+    assert_int_equal(cfg->mode, AK_MODE_MONITOR);
+    ak_config_free(cfg);
+    setenv("AGENTKAVACH_CONFIG", path, 1);
+    assert_int_equal(ak_config_resolve(NULL, &cfg, err, sizeof err), AK_OK);
+    assert_int_equal(cfg->mode, AK_MODE_MONITOR);
+    ak_config_free(cfg);
+    unlink(path);
+    if (saved)
+        setenv("AGENTKAVACH_CONFIG", saved, 1);
+    else
+        unsetenv("AGENTKAVACH_CONFIG");
+    free(saved);
+}
+
 /* libyaml's own words, with the line where it noticed the problem. */
 static void test_syntax_error(void **state)
 {
@@ -502,6 +565,8 @@ int main(void)
         cmocka_unit_test(test_lookups),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_defaults_fill_listed_agents),
+        cmocka_unit_test(test_resolve),
     };
     struct CMUnitTest refusal_tests[AK_ARRAY_LEN(refusals)];
     for (size_t i = 0; i < AK_ARRAY_LEN(refusals); i++)

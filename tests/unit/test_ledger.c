@@ -302,7 +302,6 @@ static void test_refusal_says_which_and_changes_nothing(void **state)
         bref(AK_SCOPE_SHARED, "team", AK_PERIOD_MONTHLY, 500, 0),
     };
     spend(f->l, &b[1], 1, 400, f->t0);
-    uint64_t gen = ak_ledger_flags_generation(f->l);
     struct ak_reserve r = { .agent = "bot", .budgets = b, .n_budgets = 2, .amount_micros = 101,
                             .pid = (int)getpid(), .now_ms = f->t0 };
     struct ak_reserve_result res;
@@ -321,7 +320,6 @@ static void test_refusal_says_which_and_changes_nothing(void **state)
     size_t live = 9;
     assert_int_equal(ak_ledger_reservations(f->l, &live), AK_OK);
     assert_int_equal(live, 0);
-    assert_int_equal(ak_ledger_flags_generation(f->l), gen);
 
     /* exactly at the limit fits */
     r.amount_micros = 100;
@@ -415,15 +413,10 @@ static void test_suspend_resume_generation(void **state)
 {
     struct fx *f = *state;
     struct ak_agent_flags fl;
-    uint64_t g0 = ak_ledger_flags_generation(f->l);
-    assert_true(g0 != 0);
-    assert_int_equal(ak_ledger_flags_generation(f->l), g0);
     assert_int_equal(ak_ledger_agent_get(f->l, "a", &fl), AK_OK);
     assert_false(fl.suspended);
 
     assert_int_equal(ak_ledger_suspend(f->l, "a", "operator said so", true, true, NULL, f->t0), AK_OK);
-    uint64_t g1 = ak_ledger_flags_generation(f->l);
-    assert_true(g1 != g0);
     assert_int_equal(ak_ledger_agent_get(f->l, "a", &fl), AK_OK);
     assert_true(fl.suspended);
     assert_true(fl.manual);
@@ -440,8 +433,6 @@ static void test_suspend_resume_generation(void **state)
     assert_string_equal(fl.period, "2026-11-22");
 
     assert_int_equal(ak_ledger_suspend(f->l, AK_AGENT_ALL, "emergency stop", true, false, NULL, f->t0), AK_OK);
-    uint64_t g2 = ak_ledger_flags_generation(f->l);
-    assert_true(g2 != g1);
     assert_int_equal(ak_ledger_agent_get(f->l, "never-seen", &fl), AK_OK);
     assert_true(fl.suspended);
     assert_string_equal(fl.reason, "emergency stop");
@@ -451,8 +442,6 @@ static void test_suspend_resume_generation(void **state)
     assert_true(s.saw[0] && s.saw[1] && s.saw[2]);
 
     assert_int_equal(ak_ledger_resume(f->l, AK_AGENT_ALL), AK_OK);
-    uint64_t g3 = ak_ledger_flags_generation(f->l);
-    assert_true(g3 != g2);
     const char *names[] = { "a", "b", "never-seen", AK_AGENT_ALL };
     for (size_t i = 0; i < AK_ARRAY_LEN(names); i++) {
         assert_int_equal(ak_ledger_agent_get(f->l, names[i], &fl), AK_OK);
@@ -466,18 +455,14 @@ static void test_suspend_resume_generation(void **state)
     assert_int_equal(ak_ledger_resume(f->l, "a"), AK_OK);
     assert_int_equal(ak_ledger_agent_get(f->l, "a", &fl), AK_OK);
     assert_false(fl.suspended);
-    assert_true(ak_ledger_flags_generation(f->l) != g3);
 }
 
 static void test_set_budget_override(void **state)
 {
     struct fx *f = *state;
     struct ak_agent_flags fl;
-    uint64_t g0 = ak_ledger_flags_generation(f->l);
     struct ak_budget b = { .set = true, .type = AK_PERIOD_MONTHLY, .limit_micros = 25 * USD };
     assert_int_equal(ak_ledger_set_budget(f->l, "a", &b), AK_OK);
-    uint64_t g1 = ak_ledger_flags_generation(f->l);
-    assert_true(g1 != g0);
     assert_int_equal(ak_ledger_agent_get(f->l, "a", &fl), AK_OK);
     assert_false(fl.suspended);
     assert_true(fl.has_budget_override);
@@ -495,7 +480,6 @@ static void test_set_budget_override(void **state)
     assert_true(fl.has_budget_override);
 
     assert_int_equal(ak_ledger_set_budget(f->l, "a", NULL), AK_OK);
-    assert_true(ak_ledger_flags_generation(f->l) != g1);
     assert_int_equal(ak_ledger_agent_get(f->l, "a", &fl), AK_OK);
     assert_false(fl.has_budget_override);
     memset(&s, 0, sizeof s);
@@ -514,7 +498,6 @@ static void test_reset(void **state)
     spend(f->l, &b[0], 1, 2 * USD, at("2026-11-21T12:00:00Z"));
     assert_int_equal(ak_ledger_suspend(f->l, "a", "daily budget spent", false, false, "2026-11-22",
                                        f->t0), AK_OK);
-    uint64_t g = ak_ledger_flags_generation(f->l);
     assert_int_equal(ak_ledger_reset(f->l, "a", f->t0), AK_OK);
     assert_int_equal(bget(f->l, &b[0], f->t0).spent_micros, 0);
     assert_int_equal(bget(f->l, &b[0], f->t0).calls, 0);
@@ -525,7 +508,6 @@ static void test_reset(void **state)
     struct ak_agent_flags fl;
     assert_int_equal(ak_ledger_agent_get(f->l, "a", &fl), AK_OK);
     assert_false(fl.suspended);
-    assert_true(ak_ledger_flags_generation(f->l) != g);
 
     /* a manual suspension survives a reset */
     assert_int_equal(ak_ledger_suspend(f->l, "a", "hold", true, false, NULL, f->t0), AK_OK);
@@ -916,7 +898,8 @@ static void test_map_grown_by_another_process(void **state)
     assert_int_equal(a.n, n);
     ak_ledger_stats(f->l, &after);
     assert_true(after.map_size > before.map_size);
-    assert_int_equal(after.map_grows, 0); /* adopted, not grown by us */
+    /* the counters are host-wide: the child's growth is counted once it committed */
+    assert_true(after.map_grows > before.map_grows);
 }
 
 static void count_budget(enum ak_scope scope, const char *name, enum ak_period_type type,
@@ -990,15 +973,13 @@ static void test_fork_forget_reopen(void **state)
     struct fx *f = *state;
     struct ak_budget_ref b = bref(AK_SCOPE_AGENT, "forky", AK_PERIOD_DAILY, -1, 0);
     spend(f->l, &b, 1, 10, f->t0);
-    uint64_t g = ak_ledger_flags_generation(f->l);
 
     /* a child that uses the inherited handle is refused, without touching LMDB */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         struct ak_budget_state st;
-        _exit(ak_ledger_budget_get(f->l, &b, f->t0, &st) == AK_ERR_INTERNAL &&
-              ak_ledger_flags_generation(f->l) == 0 ? 0 : EXIT_FAIL);
+        _exit(ak_ledger_budget_get(f->l, &b, f->t0, &st) == AK_ERR_INTERNAL ? 0 : EXIT_FAIL);
     }
     wait_ok(pid);
 
@@ -1018,7 +999,6 @@ static void test_fork_forget_reopen(void **state)
     }
     wait_ok(pid);
     assert_int_equal(bget(f->l, &b, f->t0).spent_micros, 65);
-    assert_true(ak_ledger_flags_generation(f->l) != g);
     struct ak_agent_flags fl;
     assert_int_equal(ak_ledger_agent_get(f->l, "forky", &fl), AK_OK);
     assert_true(fl.suspended);

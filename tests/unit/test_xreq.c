@@ -73,7 +73,7 @@ static void test_openai_chat_every_split(void **state)
         const struct ak_xreq *r = ak_reqparser_request(p);
         assert_string_equal(r->method, "POST");
         assert_string_equal(r->target, "/v1/chat/completions");
-        assert_string_equal(r->operation, "chat");
+        assert_string_equal(ak_operation_name(r->operation), "chat");
         assert_string_equal(r->model, "gpt-4o");
         assert_true(r->stream);
         assert_false(r->include_usage);
@@ -129,7 +129,7 @@ static void test_anthropic_messages(void **state)
     fp_of(KEY_ANTH, fp);
     struct ak_reqparser *p = parse_done(AK_PROV_ANTHROPIC, msg, len, WU_RANDOM);
     const struct ak_xreq *r = ak_reqparser_request(p);
-    assert_string_equal(r->operation, "messages");
+    assert_string_equal(ak_operation_name(r->operation), "messages");
     assert_string_equal(r->model, "claude-sonnet-4-5");
     assert_false(r->stream);
     assert_int_equal(r->max_output_tokens, 1024);
@@ -163,7 +163,7 @@ static void test_gemini_paths(void **state)
     fp_of(KEY_GEMINI, fp);
     struct ak_reqparser *p = parse_done(AK_PROV_GEMINI, msg, len, WU_BYTES);
     const struct ak_xreq *r = ak_reqparser_request(p);
-    assert_string_equal(r->operation, "generate_content");
+    assert_string_equal(ak_operation_name(r->operation), "generate_content");
     assert_string_equal(r->model, "gemini-2.5-flash");
     assert_true(r->stream);
     assert_int_equal(r->max_output_tokens, 500);
@@ -178,7 +178,7 @@ static void test_gemini_paths(void **state)
                      "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}", &len);
     p = parse_done(AK_PROV_GEMINI, msg, len, WU_WHOLE);
     r = ak_reqparser_request(p);
-    assert_string_equal(r->operation, "generate_content");
+    assert_string_equal(ak_operation_name(r->operation), "generate_content");
     assert_string_equal(r->model, "gemini-2.0-flash");
     assert_false(r->stream);
     assert_string_equal(r->key_fp, fp);
@@ -196,7 +196,7 @@ static void test_azure_responses_embeddings(void **state)
     char fp[13];
     fp_of(KEY_OPENAI, fp);
     struct ak_reqparser *p = parse_done(AK_PROV_OPENAI, msg, len, WU_WHOLE);
-    assert_string_equal(ak_reqparser_request(p)->operation, "chat");
+    assert_string_equal(ak_operation_name(ak_reqparser_request(p)->operation), "chat");
     assert_string_equal(ak_reqparser_request(p)->model, "prod-gpt4o");
     assert_string_equal(ak_reqparser_request(p)->key_fp, fp);
     ak_reqparser_free(p);
@@ -206,7 +206,7 @@ static void test_azure_responses_embeddings(void **state)
                      "{\"model\":\"gpt-4o-mini\",\"input\":\"Tell me a joke\","
                      "\"max_output_tokens\":64,\"stream\":true}", &len);
     p = parse_done(AK_PROV_OPENAI, msg, len, WU_WHOLE);
-    assert_string_equal(ak_reqparser_request(p)->operation, "responses");
+    assert_string_equal(ak_operation_name(ak_reqparser_request(p)->operation), "responses");
     assert_int_equal(ak_reqparser_request(p)->max_output_tokens, 64);
     assert_true(ak_reqparser_request(p)->stream);
     assert_string_equal(ak_reqparser_request(p)->key_fp, "");
@@ -216,7 +216,7 @@ static void test_azure_responses_embeddings(void **state)
     msg = wu_http_cl("POST /v1/embeddings HTTP/1.1\r\n",
                      "{\"model\":\"text-embedding-3-small\",\"input\":[\"a b c d\",\"e f g h\"]}", &len);
     p = parse_done(AK_PROV_MISTRAL, msg, len, WU_WHOLE);
-    assert_string_equal(ak_reqparser_request(p)->operation, "embeddings");
+    assert_string_equal(ak_operation_name(ak_reqparser_request(p)->operation), "embeddings");
     assert_in_range(ak_reqparser_request(p)->input_estimate, 4, 8);
     ak_reqparser_free(p);
     free(msg);
@@ -283,7 +283,7 @@ static void test_keepalive_pass_then_hold(void **state)
     size_t off = c;
     assert_int_equal(ak_reqparser_feed(p, two.data + off, two.len - off, &c), AK_REQ_DONE);
     assert_int_equal(c, l2);
-    assert_string_equal(ak_reqparser_request(p)->operation, "chat");
+    assert_string_equal(ak_operation_name(ak_reqparser_request(p)->operation), "chat");
     /* pipelined: a second request after a DONE is fed again after reset */
     off += c;
     ak_reqparser_reset(p);

@@ -35,7 +35,7 @@ static struct ak_xreq mkreq(const char *op, bool stream)
 {
     struct ak_xreq r;
     memset(&r, 0, sizeof r);
-    r.operation = op;
+    r.operation = ak_operation_parse(op);
     r.stream = stream;
     r.max_output_tokens = -1;
     r.n_choices = 1;
@@ -420,6 +420,7 @@ static void test_hostile(void **state)
         assert_int_equal(wu_feed_resp(p, (char *)big.data, big.len, WU_RANDOM, 8, &used, &out),
                          AK_RESP_ERROR);
         assert_true(ak_respparser_result(p)->unparseable);
+        assert_int_equal(ak_respparser_result(p)->status, 200);   /* the status line was seen */
         if (strip) {                  /* the client still gets every byte it was fed */
             assert_int_equal(out.len, used);
             assert_memory_equal(out.data, big.data, used);

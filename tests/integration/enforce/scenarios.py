@@ -12,6 +12,10 @@
               akctl reset zeroes the current period
   onkill      an alert rule with the kill channel: akcollector --once signals a live agent
               process (on_kill.signal) or runs on_kill.command with AK_AGENT
+  policy      one budget in force everywhere: a listed agent without `budget:` has
+              defaults.budget in the shim and in akctl status, `budget: none` opts out; a
+              shared budget's refusal names the agent and `akctl budget set --shared`, which
+              lifts it
   expect      curl's Expect: 100-continue with a 2 MB body: no 1 s wait, metered; a refused
               2 MB body never reaches the mock
 Usage: scenarios.py NAME...   (inside the sandbox)
@@ -263,6 +267,50 @@ def t_guardrails():
             "(akctl status)", str(st))
 
 
+# ---------------------------------------------------------------------------- policy
+
+def t_policy():
+    listed, free = "enf-pol-listed", "enf-pol-free"
+    sc = ekit.Scene("policy", "defaults:\n  budget: { type: total, limit: 0.000001 }\n"
+                    "agents:\n  %s:\n    guardrails: { max_tokens_per_call: 8000 }\n"
+                    "  %s:\n    budget: none\n" % (listed, free))
+    run, recs, _ = one(sc, listed)
+    ev = last_event(sc)
+    st = sc.agent_status(listed) or {}
+    R.check(run.statuses == ["429"] and not recs and ev.get("decision") == "blocked_budget",
+            "policy: a listed agent without budget: is held to defaults.budget by the shim",
+            "statuses %s mock %d event %s" % (run.statuses, len(recs), ekit.ev_brief([ev])))
+    R.check(st.get("limit_usd") == 0.000001 and st.get("budget_source") == "default",
+            "policy: akctl status shows the same limit for it (source default)", str(st))
+    run, recs, _ = one(sc, free)
+    st = sc.agent_status(free) or {}
+    R.check(run.statuses == ["200"] and len(recs) == 1 and st.get("limit_usd") is None,
+            "policy: budget: none opts a listed agent out (call allowed, no limit in status)",
+            "statuses %s status %s" % (run.statuses, st))
+
+    agent = "enf-pol-member"
+    sc = ekit.Scene("policy-shared", "agents:\n  %s:\n    budget: { type: total, limit: 1000 }\n"
+                    "shared_budgets:\n  pol-team: { budget: { type: total, limit: 0.000001 }, "
+                    "agents: [%s] }\n" % (agent, agent))
+    run, recs, _ = one(sc, agent)
+    reason = last_event(sc).get("reason") or ""
+    R.check(run.statuses == ["429"] and not recs and "'pol-team'" in reason
+            and "agent '%s'" % agent in reason
+            and "akctl budget set --shared pol-team --total USD" in reason,
+            "policy: a shared budget's refusal names the budget, the agent and how to lift it",
+            reason)
+    rc, out, err = sc.akctl("budget", "set", "--shared", "pol-team", "--total", "100")
+    run, recs, _ = one(sc, agent)
+    shared = [s for s in (sc.status() or {}).get("shared_budgets", []) if s["name"] == "pol-team"]
+    R.check(rc == 0 and run.statuses == ["200"] and len(recs) == 1 and shared
+            and shared[0]["limit_usd"] == 100 and shared[0]["budget_source"] == "override",
+            "policy: akctl budget set --shared lifts it (next call 200, status shows the override)",
+            "rc %d %s %s statuses %s shared %s" % (rc, out, err, run.statuses, shared))
+    rc, out, err = sc.akctl("budget", "set", "--shared", "no-such", "--total", "1")
+    R.check(rc == 1 and "no shared budget 'no-such'" in err,
+            "policy: akctl budget set --shared on an unknown name exits 1 with one line", err)
+
+
 # ---------------------------------------------------------------------------- modes
 
 def t_modes():
@@ -411,7 +459,8 @@ def t_expect():
 
 
 SCENARIOS = {"headers": t_headers, "suspend": t_suspend, "guardrails": t_guardrails,
-             "modes": t_modes, "period": t_period, "onkill": t_onkill, "expect": t_expect}
+             "modes": t_modes, "period": t_period, "onkill": t_onkill, "expect": t_expect,
+             "policy": t_policy}
 
 
 def main(argv):

@@ -1,0 +1,53 @@
+/*
+ * status.h - the state of every agent and shared budget, as `akctl status` prints it and the
+ * dashboard's /api/status serves it: one gathering, one JSON shape (DESIGN.md), so the two
+ * can never disagree. Limits come from core/policy.c.
+ */
+#ifndef AK_STATUS_H
+#define AK_STATUS_H
+
+#include <cjson/cJSON.h>
+
+#include "core/policy.h"
+#include "core/strs.h"
+
+#define AK_STATUS_REASON (AK_REASON_LEN + 32)
+
+struct ak_status_agent {
+    const char *name;             /* points into ak_status.names */
+    struct ak_budget budget;      /* in force */
+    enum ak_budget_source source;
+    struct ak_budget_state st;
+    bool suspended;
+    char reason[AK_STATUS_REASON];
+    double percent;               /* < 0: no limit */
+};
+
+struct ak_status_shared {
+    const struct ak_shared_budget *sb;
+    struct ak_budget budget;      /* in force */
+    enum ak_budget_source source;
+    struct ak_budget_state st;
+    double percent;
+};
+
+struct ak_status {
+    struct ak_strs names;         /* every known agent, sorted */
+    struct ak_status_agent *agents;
+    struct ak_status_shared *shared;
+    size_t n_shared;
+    struct ak_agent_flags all;    /* the host-wide stop */
+    struct ak_ledger_stats counters;
+};
+
+/* Every agent the config lists or the ledger knows (budgets, flags), sorted, without "*". */
+enum ak_err ak_status_agents(const struct ak_config *cfg, struct ak_ledger *l, struct ak_strs *out);
+enum ak_err ak_status_gather(const struct ak_config *cfg, struct ak_ledger *l, int64_t now_ms,
+                             struct ak_status *out);
+/* The JSON of `akctl status --json`; NULL on OOM. */
+cJSON *ak_status_json(const struct ak_status *s, const char *state_dir);
+void ak_status_free(struct ak_status *s);
+/* spent as a percentage of limit; -1 when limit < 0 (none). */
+double ak_status_percent(int64_t spent, int64_t limit);
+
+#endif

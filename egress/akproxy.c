@@ -344,6 +344,13 @@ static bool write_ready(const char *path, const char *bound)
     return ok && rename(tmp, path) == 0;
 }
 
+/* libevent's own messages (evdns: "nameserver failed") go to our log at debug level. */
+static void libevent_log(int severity, const char *msg)
+{
+    (void)severity;
+    ak_debug("libevent: %s", msg);
+}
+
 static int proxy_start(struct proxy *px, const struct options *o)
 {
     char bound[ADDR_TEXT] = "", tbound[ADDR_TEXT] = "";
@@ -360,6 +367,7 @@ static int proxy_start(struct proxy *px, const struct options *o)
         ak_error("cannot set up TLS toward providers (system trust store?)");
         return 1;
     }
+    event_set_log_callback(libevent_log);
     px->base = event_base_new();
     px->dns = px->base ? evdns_base_new(px->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                                       EVDNS_BASE_DISABLE_WHEN_INACTIVE) : NULL;

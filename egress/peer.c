@@ -24,6 +24,7 @@
 #define LINE_MAX_LEN 512
 #define FD_LINK_MAX 64
 #define STAT_MAX 1024
+#define ENVIRON_MAX (256 * 1024)  /* more than any environment a shell would pass */
 #define STAT_STARTTIME_FIELD 22   /* proc(5): starttime, in clock ticks after boot */
 
 struct endpoint {
@@ -232,4 +233,33 @@ bool peer_shim_meters(int pid)
     }
     fclose(f);
     return shim && libssl;
+}
+
+bool peer_env_agent(int pid, char *agent, size_t len)
+{
+    static const char key[] = "AGENTKAVACH_AGENT=";
+    char path[64];
+    bool found = false;
+    if (pid <= 0)
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = fd >= 0 ? malloc(ENVIRON_MAX) : NULL;
+    size_t n = 0;
+    ssize_t r;
+    while (buf && n < ENVIRON_MAX - 1 && (r = read(fd, buf + n, ENVIRON_MAX - 1 - n)) > 0)
+        n += (size_t)r;
+    for (size_t i = 0; buf && i < n && !found; i += strnlen(buf + i, n - i) + 1) {
+        size_t l = strnlen(buf + i, n - i);
+        if (l > sizeof key - 1 && l - (sizeof key - 1) < len &&
+            memcmp(buf + i, key, sizeof key - 1) == 0) {
+            memcpy(agent, buf + i + sizeof key - 1, l - (sizeof key - 1));
+            agent[l - (sizeof key - 1)] = '\0';
+            found = agent[0] != '\0';
+        }
+    }
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return found;
 }

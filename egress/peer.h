@@ -16,6 +16,11 @@
  * Returns false when no local socket matches (the client is not on this host). */
 bool peer_find(const struct sockaddr *client, const struct sockaddr *local, struct ak_peer *who);
 
+/* The agent the process names for itself in AGENTKAVACH_AGENT (akrun sets it), for clients
+ * that drop the proxy URL's user part (Node's proxy agents do): a claim like the URL's, and
+ * checked the same way. false when unset or unreadable. */
+bool peer_env_agent(int pid, char *agent, size_t len);
+
 /* The process has libakshim.so loaded and a shared libssl mapped: its OpenSSL connections are
  * metered in the process, and a proxy that terminated them too would count each call twice. */
 bool peer_shim_meters(int pid);

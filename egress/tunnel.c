@@ -136,6 +136,7 @@ static void tunnel_close(struct tunnel *t)
 static void reply_close(struct tunnel *t, int code, const char *status, const char *text)
 {
     char body[WHY_LEN + 16];
+    ak_info("answered %d to pid %d (%s:%d): %s", code, t->who.pid, t->host, t->port, text);
     if (t->transparent && t->st != T_LLM) {   /* the client speaks TLS to someone else: no HTTP */
         tunnel_close(t);
         return;
@@ -516,6 +517,8 @@ static void peek_read(struct bufferevent *b, void *arg)
     enum sni_result sr = p ? sni_parse(p, len, t->sni) : SNI_BAD;
     if (sr == SNI_MORE)
         return;
+    ak_debug("pid %d: ClientHello for %s (%s)", t->who.pid, sr == SNI_FOUND ? t->sni : t->host,
+             sr == SNI_FOUND ? "SNI" : sr == SNI_NONE ? "no SNI" : "not a ClientHello");
     route(t, sr);
 }
 
@@ -626,6 +629,8 @@ static bool tunnel_identify(struct tunnel *t, const struct sockaddr *remote_of_c
                     "(the client socket is not in /proc/net/tcp)");
         return false;
     }
+    if (!t->who.agent[0])
+        peer_env_agent(t->who.pid, t->who.agent, sizeof t->who.agent);
     if (t->px->api->peer_identify(&t->who, why, sizeof why) != 0) {
         ak_warn("pid %d (uid %u) refused: %s", t->who.pid, t->who.uid, why);
         reply_close(t, 407, "Proxy Authentication Required", why);
@@ -672,6 +677,8 @@ static void head_read(struct bufferevent *b, void *arg)
     }
     if (!tunnel_identify(t, (struct sockaddr *)&local))
         return;
+    ak_debug("CONNECT %s:%d from pid %d (uid %u) as agent '%s'", t->host, t->port, t->who.pid,
+             t->who.uid, t->who.agent);
     evbuffer_add_printf(bufferevent_get_output(b), "HTTP/1.1 200 Connection established\r\n\r\n");
     peek_start(t);
 }

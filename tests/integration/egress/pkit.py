@@ -87,7 +87,7 @@ class Proxy:
     def env(self):
         env = akcheck.base_env()
         env.update(AGENTKAVACH_CONFIG=self.config, AGENTKAVACH_STATE_DIR=self.state,
-                   AGENTKAVACH_FAKE_NOW_MS=FAKE_NOW_MS, AGENTKAVACH_LOG="info")
+                   AGENTKAVACH_FAKE_NOW_MS=FAKE_NOW_MS, AGENTKAVACH_LOG=os.environ.get("PXLOG", "info"))
         return env
 
     def alive(self):

@@ -5,9 +5,11 @@
  * The body is built with cJSON so the message is always correctly escaped.
  */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "engine/exchange.h"
 
 #define REFUSAL_STATUS 429
@@ -40,13 +42,19 @@ static bool refusal_anthropic(cJSON *root, const char *msg)
            cJSON_AddStringToObject(e, "message", msg);
 }
 
-/* {"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":m}} */
+/* {"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":m}}. The message ends the way
+ * Google words an exhausted quota ("limit: 0"): Gemini CLI retries every other 429 with
+ * back-off for minutes, and stops at once on that one. */
+#define GEMINI_QUOTA_TAIL " (Quota exceeded for metric: agentkavach budget, limit: 0)"
+
 static bool refusal_gemini(cJSON *root, const char *msg)
 {
+    char text[AK_EV_REASON + sizeof GEMINI_QUOTA_TAIL];
+    snprintf(text, sizeof text, "%s" GEMINI_QUOTA_TAIL, msg);
     cJSON *e = cJSON_AddObjectToObject(root, "error");
     return e && cJSON_AddNumberToObject(e, "code", REFUSAL_STATUS) &&
            cJSON_AddStringToObject(e, "status", "RESOURCE_EXHAUSTED") &&
-           cJSON_AddStringToObject(e, "message", msg);
+           cJSON_AddStringToObject(e, "message", text);
 }
 
 /* {"object":"error","message":m,"type":"rate_limited","param":null,"code":"budget_exceeded"} */

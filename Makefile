@@ -140,17 +140,18 @@ install: all
 	# the shared ledger: every user that runs agents writes it (see core/ledger.c)
 	install -d -m 1777 $(DESTDIR)$(STATEDIR)
 	install -d -m 0755 $(DESTDIR)$(LOGDIR)
-	install -m 0755 $(B)/akctl $(B)/akrun $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(B)/akctl $(B)/akrun $(B)/akproxy $(DESTDIR)$(BINDIR)/
 	if [ -f $(B)/akcollector ]; then install -m 0755 $(B)/akcollector $(DESTDIR)$(BINDIR)/; fi
 	install -m 0644 pricing/prices.yaml $(DESTDIR)$(DATADIR)/prices.yaml
 	install -m 0644 agentkavach.yaml.example $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml.example
 	[ -f $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml ] || install -m 0644 dist/agentkavach.yaml $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml
 	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/akcollector.service.in > $(DESTDIR)$(UNITDIR)/akcollector.service
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/akproxy.service.in > $(DESTDIR)$(UNITDIR)/akproxy.service
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libakshim.so $(DESTDIR)$(LIBDIR)/libakengine.so
-	rm -f $(DESTDIR)$(BINDIR)/akctl $(DESTDIR)$(BINDIR)/akrun $(DESTDIR)$(BINDIR)/akcollector
-	rm -f $(DESTDIR)$(UNITDIR)/akcollector.service $(DESTDIR)$(DATADIR)/prices.yaml
+	rm -f $(DESTDIR)$(BINDIR)/akctl $(DESTDIR)$(BINDIR)/akrun $(DESTDIR)$(BINDIR)/akcollector $(DESTDIR)$(BINDIR)/akproxy
+	rm -f $(DESTDIR)$(UNITDIR)/akcollector.service $(DESTDIR)$(UNITDIR)/akproxy.service $(DESTDIR)$(DATADIR)/prices.yaml
 
 clean:
 	rm -rf $(B)

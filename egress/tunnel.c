@@ -24,6 +24,7 @@
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -73,6 +74,14 @@ struct tunnel {
 static void tunnel_close(struct tunnel *t);
 
 /* ---- life cycle ---- */
+
+/* Requests and replies are small writes answered by reads: Nagle would hold them back. */
+static void nodelay(evutil_socket_t fd)
+{
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
 static void tunnel_free(struct tunnel *t)
 {
@@ -229,6 +238,7 @@ static void up_event(struct bufferevent *up, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         t->up_ready = true;
         bufferevent_set_timeouts(up, NULL, NULL);
+        nodelay(bufferevent_getfd(up));
         return;
     }
     if (!t->up_ready && t->st == T_LLM && !t->answered) {
@@ -695,6 +705,7 @@ static struct tunnel *tunnel_new(struct proxy *px, evutil_socket_t fd, const str
     }
     t->px = px;
     px->tunnels++;
+    nodelay(fd);
     memcpy(&t->peer_sa, sa, (size_t)salen < sizeof t->peer_sa ? (size_t)salen : sizeof t->peer_sa);
     t->cli = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!t->cli) {

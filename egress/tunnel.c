@@ -316,6 +316,11 @@ static void relay_start(struct tunnel *t)
     }
     bufferevent_setcb(t->up, relay_read, on_drained, up_event, t);
     bufferevent_setcb(t->cli, relay_read, on_drained, cli_event, t);
+    /* bulk bytes move in large reads and writes (libevent's default is 16 KiB a call) */
+    bufferevent_set_max_single_read(t->up, PX_HIGH_WATER);
+    bufferevent_set_max_single_write(t->cli, PX_HIGH_WATER);
+    bufferevent_set_max_single_read(t->cli, PX_HIGH_WATER);
+    bufferevent_set_max_single_write(t->up, PX_HIGH_WATER);
     bufferevent_set_timeouts(t->cli, NULL, NULL);
     bufferevent_setwatermark(t->cli, EV_READ, 0, 0);
     bufferevent_enable(t->up, EV_READ | EV_WRITE);

@@ -9,7 +9,8 @@
 # and removes the temp dir on any exit. Raw result lines are kept in build/bench/results.txt.
 #
 # Knobs (environment): BENCH_ROUNDS (A/B rounds, default 5), BENCH_QUICK=1 (a smoke run with
-# small counts), BENCH_ONLY="load tls call stream ledger" (a subset).
+# small counts), BENCH_ONLY="load tls call stream ledger instructions" (a subset; instructions
+# is bench/instr.sh: callgrind over curl and Python urllib).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,8 +18,8 @@ B=$ROOT/build
 BB=$B/bench
 PY=/usr/bin/python3
 ROUNDS=${BENCH_ROUNDS:-5}
-ONLY=${BENCH_ONLY:-load tls call stream ledger}
-BENCH_PKGS="nginx redis-server redis-tools openssl"
+ONLY=${BENCH_ONLY:-load tls call stream ledger instructions}
+BENCH_PKGS="nginx redis-server redis-tools openssl valgrind curl"
 SHIM=$B/libakshim.so
 TMP=$(mktemp -d /tmp/ak-bench.XXXXXX)
 RES=$TMP/results.txt
@@ -35,6 +36,8 @@ else
 fi
 
 say() { echo "bench: $*" >&2; }
+
+. "$ROOT/bench/instr.sh"
 
 cleanup() {
     for p in $SERVER_PIDS; do kill "$p" 2>/dev/null || true; done
@@ -249,6 +252,18 @@ print(sum(a["calls"] for a in d["agents"] if a["agent"] == "bench"))')
     echo "RESULT bench=metered mode=shim round=0 calls=$calls expected=$want" >> "$RES"
 }
 
+# The instructions runs metered every call too (else a broken shim would look cheap).
+check_metered_instr() {
+    case " $ONLY " in *" instructions "*) ;; *) return 0 ;; esac
+    want=$(awk '/bench=instr .*mode=shim/ { sub(/.*n=/, ""); n += $1 } END { print n + 0 }' "$RES")
+    calls=$(AGENTKAVACH_CONFIG="$TMP/agentkavach.yaml" AGENTKAVACH_STATE_DIR="$TMP/istate" \
+        "$B/akctl" status --json | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(a["calls"] for a in d["agents"] if a["agent"] == "bench-instr"))')
+    echo "RESULT bench=metered mode=instr round=0 calls=$calls expected=$want" >> "$RES"
+}
+
 machine() {
     echo "MACHINE nproc=$(nproc)"
     echo "MACHINE cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
@@ -273,6 +288,7 @@ main() {
     case " $ONLY " in *" ledger "*) start_redis ;; esac
     for part in $ONLY; do "bench_$part"; done
     check_metered
+    check_metered_instr
     cp "$RES" "$BB/results.txt"
     "$PY" "$ROOT/bench/report.py" "$RES"
 }

@@ -2,10 +2,12 @@
  * check.c - `akcollector --check`: validates the configuration and says, one line each,
  * whether the state directory, every exporter and every alert channel is usable: required
  * fields present, HTTP/SMTP endpoints reachable (a TCP connect with a short timeout), and
- * every channel named by an alert rule configured. Exit 0 when all is well, 1 otherwise.
+ * every channel named by an alert rule configured, the fleet's Redis answering. Exit 0 when
+ * all is well, 1 otherwise.
  */
 #include "collector/alert.h"
 #include "collector/collector.h"
+#include "collector/dashboard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,25 @@ static void check_exporters(const struct ak_config *cfg, const char *state_dir, 
     akc_exporters_free(ex, n);
 }
 
+/* fleet: Redis reachable (and the password accepted) within connect_timeout_ms. The URL is not
+ * printed: it may carry the password. */
+static void check_fleet(const struct ak_config *cfg, bool *all)
+{
+    struct akc_redis *r = NULL;
+    char msg[CHECK_MSG_LEN];
+    if (!cfg->fleet.redis_url)
+        return;
+    if (akc_redis_new(&r) != AK_OK) {
+        check_line(false, "fleet redis", "out of memory", all);
+        return;
+    }
+    bool ok = akc_redis_ready(r, &cfg->fleet);
+    snprintf(msg, sizeof msg, "%s within %d ms (host_id %s)", ok ? "reachable" : "not reachable",
+             cfg->fleet.connect_timeout_ms, cfg->fleet.host_id ? cfg->fleet.host_id : "(host name)");
+    check_line(ok, "fleet redis", msg, all);
+    akc_redis_free(r);
+}
+
 int akc_run_check(const struct akc_opts *o)
 {
     struct ak_config *cfg = NULL;
@@ -95,6 +116,8 @@ int akc_run_check(const struct akc_opts *o)
     const char *state_dir = o->state_dir ? o->state_dir : ak_config_state_dir(cfg);
     check_state(state_dir, &all);
     check_exporters(cfg, state_dir, &all);
+    check_line(akc_dash_check(cfg, msg, sizeof msg), "dashboard", msg, &all);
+    check_fleet(cfg, &all);
     for (size_t i = 0; i < cfg->n_channels; i++) {
         msg[0] = '\0';
         bool ok = akc_channel_check(&cfg->channels[i], msg, sizeof msg);

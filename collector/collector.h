@@ -7,11 +7,15 @@
 
 #include "collector/alerts.h"
 #include "collector/exporter.h"
+#include "collector/fleet.h"
 #include "core/config.h"
 #include "core/ledger.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <sys/un.h>
+
+struct akd;
 
 struct akc_opts {
     const char *config;           /* --config; NULL = AGENTKAVACH_CONFIG or the default path */
@@ -33,6 +37,10 @@ struct akc {
     char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int64_t pending_warned_ms;    /* last "outbox above outbox_max_events" warning */
     int64_t reclaimed_ms;         /* last sweep of dead processes' reservations */
+    struct akd *dash;             /* the dashboard (collector/dashboard.h); NULL = off */
+    pthread_rwlock_t cfg_lock;    /* the dashboard's threads read cfg; a reload swaps it */
+    struct akc_fleet *fleet;      /* fleet budgets' leases (collector/fleet.c) */
+    int fleet_wait_ms;            /* the longest the service may sleep for them */
 };
 
 /* Takes the state_dir lock (one collector per state_dir) unless held already, opens the

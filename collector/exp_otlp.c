@@ -430,6 +430,10 @@ static enum akc_outcome otlp_deliver(struct akc_exporter *e, const struct akc_ba
                             "skipped", (unsigned long long)b->recs[i].seq);
             continue;
         }
+        if (!ak_event_is_call(&ev)) {       /* an operator's action: not a gen_ai call */
+            ak_event_clear(&ev);
+            continue;
+        }
         bool ok = otlp_metrics_add(d.tokens, d.durations, d.costs, &ev) && otlp_span_add(d.spans, &ev);
         if (otlp_call_went_out(&ev))
             d.n_points++;

@@ -71,6 +71,8 @@ enum ak_err akc_start(struct akc *c)
         ak_error("cannot set up the exporters: %s", ak_strerror(err));
         return err;
     }
+    if ((err = akc_fleet_new(c->cfg, &c->fleet)) != AK_OK)
+        return err;
     return akc_alerts_new(&c->alerts);
 }
 
@@ -81,6 +83,8 @@ void akc_stop(struct akc *c)
     c->n_ex = 0;
     akc_alerts_free(c->alerts);
     c->alerts = NULL;
+    akc_fleet_free(c->fleet);
+    c->fleet = NULL;
     if (c->ledger)
         ak_ledger_close(c->ledger);
     c->ledger = NULL;
@@ -120,6 +124,8 @@ enum ak_err akc_pass(struct akc *c, bool force, bool *pending, int64_t *next_due
     struct akc_drain_stats st;
     bool alerts_pending = false;
     int64_t now = ak_now_ms();
+    c->fleet_wait_ms = INT_MAX;
+    akc_fleet_pass(c->fleet, c->cfg, c->ledger, now, &c->fleet_wait_ms); /* first: calls wait */
     enum ak_err err = akc_drain(c->ledger, c->ex, c->n_ex, force, now, &st);
     if (err != AK_OK)
         akc_log_limited(AK_LOG_ERROR, "drain", "drain: %s", ak_strerror(err));
@@ -213,6 +219,8 @@ int main(int argc, char **argv)
     int rc = EXIT_FAILURE;
     memset(&c, 0, sizeof c);
     c.lock_fd = c.sock = -1;
+    if (pthread_rwlock_init(&c.cfg_lock, NULL) != 0)
+        return EXIT_FAILURE;
     ak_log_init();
     if (parse_args(argc, argv, &c.opts) != 0) {
         usage(stderr);

@@ -9,6 +9,7 @@
  * configuration; a bad new file keeps the old one running (one log line).
  */
 #include "collector/collector.h"
+#include "collector/dashboard.h"
 #include "collector/logrl.h"
 #include "core/notify.h"
 
@@ -130,12 +131,14 @@ static void service_reload(struct akc *c)
         ak_config_free(cfg);
         return;
     }
+    pthread_rwlock_wrlock(&c->cfg_lock);
     akc_exporters_free(c->ex, c->n_ex);
     ak_config_free(c->cfg);
     c->ex = ex;
     c->n_ex = n;
     c->cfg = cfg;
-    ak_info("configuration reloaded");
+    pthread_rwlock_unlock(&c->cfg_lock);
+    ak_info("configuration reloaded%s", c->dash ? " (dashboard settings take a restart)" : "");
 }
 
 static int wait_ms(int64_t next_due, int64_t now)
@@ -151,14 +154,21 @@ int akc_run_service(struct akc *c)
     sigset_t wait_mask;
     if (signals_setup(&wait_mask) != 0 || socket_bind(c) != 0)
         return EXIT_FAILURE;
+    if (akc_dash_start(c) != AK_OK) {
+        socket_close(c);
+        return EXIT_FAILURE;
+    }
     ak_info("akcollector listening on %s (state %s)", c->sock_path, c->state_dir);
     while (!got_stop) {
         bool pending = false;
         int64_t next_due = 0;
         (void)akc_pass(c, false, &pending, &next_due); /* pending: the sweep retries it */
+        akc_dash_publish(c);
         if (got_stop)
             break;
         int t = wait_ms(next_due, ak_now_ms());
+        if (c->fleet_wait_ms < t)
+            t = c->fleet_wait_ms;
         struct timespec ts = { .tv_sec = t / AK_MS_PER_S, .tv_nsec = (long)(t % AK_MS_PER_S) * AK_NS_PER_MS };
         struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
         int r = ppoll(&pfd, 1, &ts, &wait_mask);
@@ -169,10 +179,12 @@ int akc_run_service(struct akc *c)
             service_reload(c);
         }
     }
+    akc_dash_stop(c);
     socket_close(c);
     bool pending = false;
     int64_t next_due = 0;
     (void)akc_pass(c, true, &pending, &next_due); /* flush what can be flushed */
+    akc_fleet_stop(c->fleet, c->cfg, c->ledger, ak_now_ms()); /* give unused leases back */
     ak_info("akcollector stopped%s", pending ? " (some events wait for the next start)" : "");
     return EXIT_SUCCESS;
 }

@@ -1,6 +1,19 @@
 /*
  * ak.c - the small things every module shares: error names, provider names, money text,
  * the stderr logger, the injectable clock and API-key fingerprints.
+ *
+ * The clock (ak_now_ms) is the wall clock unless a test moves it. AGENTKAVACH_FAKE_NOW_MS
+ * (tests only; in a process started with it, read at every call so that the process may
+ * change it, see ak_time_pin_env) takes two forms:
+ *   "N"    the clock stands still at N ms since the epoch;
+ *   "N@M"  the clock read N when CLOCK_MONOTONIC read M ms, and advances with CLOCK_MONOTONIC
+ *          from there: every process of a test run shares one timeline that starts at a
+ *          chosen instant and lets durations, backoffs and cooldowns pass, whatever the date
+ *          (tests/README.md "The clock"; tests/akclock.py writes and reads both forms).
+ *          CLOCK_MONOTONIC is read by a direct system call: the suite also runs under
+ *          faketime, whose libfaketime moves clock_gettime() in the processes that load it
+ *          but not in those whose LD_PRELOAD a test replaced, and they must agree. Only this
+ *          test-only form pays for the system call.
  */
 #include "core/ak.h"
 
@@ -11,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,6 +178,10 @@ void ak_log(enum ak_log_level lvl, const char *fmt, ...)
 /* ---- clock ---- */
 
 static ak_time_source_fn time_source;
+/* ak_time_pin_env: in a process started without a fake clock (production), the environment
+ * is not scanned again on every call (getenv, 4x a call); a test's fake clock is still read
+ * at every call, so that a process may move it. */
+static struct { bool pinned; } env_clock;
 
 static int64_t real_now_ms(void)
 {
@@ -172,17 +190,43 @@ static int64_t real_now_ms(void)
     return (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
 }
 
+static int64_t mono_now_ms(void)
+{
+    struct timespec ts = { 0, 0 };
+    if (syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) != 0)   /* not libfaketime's */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
+}
+
+/* "N" or "N@M", see the opening comment. */
+static int64_t fake_now_ms(const char *fake)
+{
+    char *end = NULL;
+    int64_t start = strtoll(fake, &end, 10);
+    if (*end != '@')
+        return start;
+    return start + (mono_now_ms() - strtoll(end + 1, NULL, 10));
+}
+
 int64_t ak_now_ms(void)
 {
     if (time_source)
         return time_source();
+    if (env_clock.pinned)
+        return real_now_ms();
     const char *fake = getenv("AGENTKAVACH_FAKE_NOW_MS");
     if (fake && *fake)
-        return strtoll(fake, NULL, 10);
+        return fake_now_ms(fake);
     return real_now_ms();
 }
 
 void ak_time_set_source(ak_time_source_fn fn) { time_source = fn; }
+
+void ak_time_pin_env(void)
+{
+    const char *fake = getenv("AGENTKAVACH_FAKE_NOW_MS");
+    env_clock.pinned = !(fake && *fake);
+}
 
 /* ---- secrets ---- */
 

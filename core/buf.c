@@ -63,6 +63,16 @@ void ak_buf_consume(struct ak_buf *b, size_t n)
     b->len -= n;
 }
 
+size_t ak_str_copy_n(char *dst, size_t size, const char *src, size_t n)
+{
+    if (size == 0)
+        return 0;
+    size_t len = src ? strnlen(src, n < size - 1 ? n : size - 1) : 0;
+    memcpy(dst, src ? src : "", len);
+    dst[len] = '\0';
+    return len;
+}
+
 void ak_buf_free(struct ak_buf *b)
 {
     free(b->data);

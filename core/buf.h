@@ -20,4 +20,13 @@ void ak_buf_consume(struct ak_buf *b, size_t n);
 static inline void ak_buf_reset(struct ak_buf *b) { b->len = 0; }
 void ak_buf_free(struct ak_buf *b);
 
+/* Copies at most n bytes of src (stopping at its NUL) into dst[size], truncated to size - 1
+ * and always terminated: snprintf(dst, size, "%.*s", n, src) without the formatter, for the
+ * per-call paths. Returns the length written. */
+size_t ak_str_copy_n(char *dst, size_t size, const char *src, size_t n);
+static inline size_t ak_str_copy(char *dst, size_t size, const char *src)
+{
+    return ak_str_copy_n(dst, size, src, (size_t)-1);
+}
+
 #endif

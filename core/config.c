@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/config_read.h"
@@ -22,6 +25,12 @@
 #define DEFAULT_OUTBOX_MAX      1000000
 #define DEFAULT_ALERT_COOLDOWN  300
 #define COLLECTOR_SOCKET_NAME   "collector.sock"
+#define DEFAULT_FLEET_PREFIX    "agentkavach:"
+#define DEFAULT_FLEET_TIMEOUT   500
+#define DEFAULT_FLEET_CHUNK     (5 * AK_MICROS_PER_USD)
+#define DEFAULT_FLEET_LOW_WATER 0.25
+#define DEFAULT_FLEET_WAIT_MS   100
+#define DEFAULT_FLEET_TTL_S     30
 
 /* ---- defaults ---- */
 
@@ -35,6 +44,17 @@ enum ak_err cfg_default_socket(struct ak_config *cfg)
     if (!cfg->collector_socket)
         return AK_ERR_NOMEM;
     snprintf(cfg->collector_socket, len, "%s/%s", dir, COLLECTOR_SOCKET_NAME);
+    return AK_OK;
+}
+
+enum ak_err cfg_default_dashboard(struct ak_config *cfg)
+{
+    if (!cfg->dashboard_listen)
+        return AK_OK;
+    if (!cfg->dashboard_token_file && !(cfg->dashboard_token_file = strdup(AK_DEFAULT_DASHBOARD_TOKEN)))
+        return AK_ERR_NOMEM;
+    if (!cfg->dashboard_web_dir && !(cfg->dashboard_web_dir = strdup(AK_DEFAULT_DASHBOARD_WEB)))
+        return AK_ERR_NOMEM;
     return AK_OK;
 }
 
@@ -53,12 +73,19 @@ enum ak_err ak_config_defaults(struct ak_config **out)
     cfg->outbox_max_events = DEFAULT_OUTBOX_MAX;
     cfg->alert_cooldown_s = DEFAULT_ALERT_COOLDOWN;
     cfg->max_body_bytes = AK_DEFAULT_MAX_BODY;
+    cfg->ledger_wait_ms = AK_DEFAULT_LEDGER_WAIT_MS;
+    cfg->fleet.connect_timeout_ms = DEFAULT_FLEET_TIMEOUT;
+    cfg->fleet.chunk_micros = DEFAULT_FLEET_CHUNK;
+    cfg->fleet.low_water = DEFAULT_FLEET_LOW_WATER;
+    cfg->fleet.wait_ms = DEFAULT_FLEET_WAIT_MS;
+    cfg->fleet.ttl_s = DEFAULT_FLEET_TTL_S;
+    cfg->fleet.key_prefix = strdup(DEFAULT_FLEET_PREFIX);
     cfg->state_dir = strdup(AK_DEFAULT_STATE_DIR);
     cfg->identity_default = strdup(DEFAULT_IDENTITY);
     cfg->jsonl_fsync = strdup(DEFAULT_JSONL_FSYNC);
     cfg->egress_listen = strdup(AK_EGRESS_LISTEN);
     cfg->egress_ca_dir = strdup(AK_EGRESS_CA_DIR);
-    if (!cfg->state_dir || !cfg->identity_default || !cfg->jsonl_fsync ||
+    if (!cfg->state_dir || !cfg->identity_default || !cfg->jsonl_fsync || !cfg->fleet.key_prefix ||
         !cfg->egress_listen || !cfg->egress_ca_dir ||
         cfg_default_socket(cfg) != AK_OK) {
         ak_config_free(cfg);
@@ -236,6 +263,13 @@ void ak_config_free(struct ak_config *cfg)
     free(cfg->egress_listen);
     free(cfg->egress_transparent);
     free(cfg->egress_ca_dir);
+    free(cfg->dashboard_listen);
+    free(cfg->dashboard_token_file);
+    free(cfg->dashboard_web_dir);
+    free(cfg->fleet.redis_url);
+    free(cfg->fleet.redis_password);
+    free(cfg->fleet.key_prefix);
+    free(cfg->fleet.host_id);
     free(cfg);
 }
 
@@ -305,4 +339,50 @@ enum ak_provider ak_config_host_provider(const struct ak_config *cfg, const char
             return h->provider;
     }
     return AK_PROV_NONE;
+}
+
+/* ---- listen addresses ---- */
+
+#define PORT_MAX 65535
+#define HOST_TEXT 64
+
+static bool listen_port(const char *s, uint16_t *port)
+{
+    char *end = NULL;
+    if (!*s || *s == '-' || *s == '+')
+        return false;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v == 0 || v > PORT_MAX)
+        return false;
+    *port = htons((uint16_t)v);
+    return true;
+}
+
+bool ak_listen_parse(const char *s, struct sockaddr_storage *out, unsigned *len, bool *loopback)
+{
+    char host[HOST_TEXT];
+    const char *colon = s ? strrchr(s, ':') : NULL;
+    if (!colon || (size_t)(colon - s) >= sizeof host)
+        return false;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    memset(out, 0, sizeof *out);
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+        host[hl - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1 || !listen_port(colon + 1, &a->sin6_port))
+            return false;
+        a->sin6_family = AF_INET6;
+        *len = sizeof *a;
+        *loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+        return true;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)out;
+    if (inet_pton(AF_INET, host, &a->sin_addr) != 1 || !listen_port(colon + 1, &a->sin_port))
+        return false;
+    a->sin_family = AF_INET;
+    *len = sizeof *a;
+    *loopback = (ntohl(a->sin_addr.s_addr) >> IN_CLASSA_NSHIFT) == IN_LOOPBACKNET;
+    return true;
 }

@@ -16,18 +16,45 @@
 #define AK_EGRESS_LISTEN       "127.0.0.1:8479"     /* egress.listen */
 #define AK_EGRESS_CA_DIR       "/etc/agentkavach/ca" /* egress.ca_dir */
 #define AK_DEFAULT_MAX_BODY    (8u * 1024 * 1024)   /* limits.max_body_bytes */
+#define AK_DEFAULT_LEDGER_WAIT_MS 50u               /* limits.ledger_wait_ms */
 #define AK_CONFIG_ERRLEN       512
+#ifndef AK_SYSCONFDIR
+#define AK_SYSCONFDIR "/etc/agentkavach"
+#endif
+#ifndef AK_DATADIR
+#define AK_DATADIR "/usr/local/share/agentkavach"
+#endif
+#define AK_DEFAULT_DASHBOARD_TOKEN AK_SYSCONFDIR "/dashboard.token"
+#define AK_DEFAULT_DASHBOARD_WEB   AK_DATADIR "/web"
 
 enum ak_mode { AK_MODE_ENFORCE = 0, AK_MODE_MONITOR, AK_MODE_OFF };
 enum ak_on_error { AK_ON_ERROR_OPEN = 0, AK_ON_ERROR_CLOSED };
 enum ak_period_type { AK_PERIOD_DAILY = 0, AK_PERIOD_MONTHLY, AK_PERIOD_TOTAL };
 enum ak_unknown_model { AK_UNKNOWN_ALLOW = 0, AK_UNKNOWN_BLOCK };
 enum ak_unmetered_tls { AK_UNMETERED_ALLOW = 0, AK_UNMETERED_BLOCK };
+enum ak_budget_scope { AK_BUDGET_HOST = 0, AK_BUDGET_FLEET };   /* budget `scope:` */
+enum ak_fleet_error { AK_FLEET_HOLD = 0, AK_FLEET_OPEN };       /* fleet.on_fleet_error */
 
 struct ak_budget {
     bool set;                     /* false: no budget configured */
     enum ak_period_type type;
     int64_t limit_micros;
+    enum ak_budget_scope scope;   /* fleet: one limit across every host of fleet.redis */
+};
+
+/* fleet: budgets across hosts. Only akcollector reads redis (the shim never talks to the
+ * network); the engine reads lease.wait_ms and on_fleet_error. */
+struct ak_fleet_cfg {
+    char *redis_url;              /* redis://[:password@]host[:port][/db]; NULL = no fleet */
+    char *redis_password;         /* wins over the URL's */
+    char *key_prefix;             /* default "agentkavach:" */
+    int connect_timeout_ms;       /* connect and command timeout; default 500 */
+    char *host_id;                /* this host's name in Redis; default the host name */
+    int64_t chunk_micros;         /* lease.chunk_usd; default 5 USD */
+    double low_water;             /* lease.low_water, fraction of a chunk; default 0.25 */
+    int wait_ms;                  /* lease.wait_ms: the longest a call waits for a top-up; 100 */
+    int ttl_s;                    /* lease.ttl: a silent host's lease is reclaimed after; 30 */
+    enum ak_fleet_error on_error; /* on_fleet_error: hold (default) | open */
 };
 
 struct ak_guardrails {
@@ -160,9 +187,16 @@ struct ak_config {
     char *egress_transparent;     /* SO_ORIGINAL_DST listener for nftables redirects; NULL = off */
     char *egress_ca_dir;          /* the host CA; default <sysconfdir>/ca */
     enum ak_unmetered_tls unmetered_tls;
+    /* dashboard (served by akcollector); listen NULL = no dashboard */
+    char *dashboard_listen;       /* "127.0.0.1:8480" or "[::1]:8480" */
+    char *dashboard_token_file;   /* default AK_DEFAULT_DASHBOARD_TOKEN once listen is set */
+    char *dashboard_web_dir;      /* the page's files; default AK_DEFAULT_DASHBOARD_WEB */
+    bool dashboard_allow_remote;  /* listen on a non-loopback address */
+    struct ak_fleet_cfg fleet;
 
     bool save_prompts;            /* privacy.save_prompts */
     uint32_t max_body_bytes;      /* limits.max_body_bytes; default AK_DEFAULT_MAX_BODY */
+    uint32_t ledger_wait_ms;      /* limits.ledger_wait_ms; default AK_DEFAULT_LEDGER_WAIT_MS */
 };
 
 /* Loads and validates `path`. On failure returns AK_ERR_CONFIG (or AK_ERR_IO for a missing
@@ -191,6 +225,11 @@ const struct ak_channel *ak_config_channel(const struct ak_config *cfg, const ch
  * port 0 means "not known" (a client whose socket the shim cannot see) and matches any. */
 enum ak_provider ak_config_host_provider(const struct ak_config *cfg, const char *host, int port);
 
-const char *ak_period_type_name(enum ak_period_type t);  /* "daily" | "monthly" | "total" */
+const char *ak_period_type_name(enum ak_period_type t);
+
+/* "HOST:PORT" with a numeric IPv4 host or a bracketed IPv6 one ("[::1]:8480"), port 1..65535.
+ * out (a struct sockaddr_storage) and *len are written on success. *loopback: 127/8 or ::1. */
+struct sockaddr_storage;
+bool ak_listen_parse(const char *s, struct sockaddr_storage *out, unsigned *len, bool *loopback);  /* "daily" | "monthly" | "total" */
 
 #endif

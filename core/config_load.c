@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/config_read.h"
 
@@ -33,6 +34,8 @@ static const char *const unknown_model_names[] = { "allow", "block", NULL };
 static const char *const channel_type_names[] = { "slack", "pagerduty", "webhook", "email", NULL };
 static const char *const fsync_names[] = { "batch", "always", "never", NULL };
 static const char *const unmetered_tls_names[] = { "allow", "block", NULL };
+static const char *const scope_names[] = { "host", "fleet", NULL };
+static const char *const fleet_error_names[] = { "hold", "open", NULL };
 
 static enum ak_err fail_nomem_if(struct cfg_reader *r, const void *p)
 {
@@ -54,6 +57,7 @@ static enum ak_err fail_nomem_if(struct cfg_reader *r, const void *p)
 static const struct cfg_field budget_fields[] = {
     { .key = "type", .kind = CFG_CHOICE, .off = OFF(ak_budget, type), .names = period_names },
     { .key = "limit", .kind = CFG_USD, .off = OFF(ak_budget, limit_micros), .required = true },
+    { .key = "scope", .kind = CFG_CHOICE, .off = OFF(ak_budget, scope), .names = scope_names },
 };
 
 #define BUDGET_NONE "none"     /* `budget: none`: an agent without a budget */
@@ -595,8 +599,98 @@ static const struct cfg_field egress_fields[] = {
       .names = unmetered_tls_names },
 };
 
+/* ---- fleet ---- */
+
+#define FLEET_TIMEOUT_MAX_MS 60000
+#define FLEET_WAIT_MAX_MS    10000
+
+static const struct cfg_field redis_fields[] = {
+    { .key = "url", .kind = CFG_STR, .off = OFF(ak_fleet_cfg, redis_url), .required = true },
+    { .key = "password", .kind = CFG_STR, .off = OFF(ak_fleet_cfg, redis_password) },
+    { .key = "key_prefix", .kind = CFG_STR, .off = OFF(ak_fleet_cfg, key_prefix) },
+    { .key = "connect_timeout_ms", .kind = CFG_INT, .off = OFF(ak_fleet_cfg, connect_timeout_ms),
+      .min = 1, .max = FLEET_TIMEOUT_MAX_MS },
+};
+
+static enum ak_err read_low_water(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                  void *obj)
+{
+    double t = 0;
+    enum ak_err rc = cfg_read_double(r, val, path, &t);
+    if (rc != AK_OK)
+        return rc;
+    if (!(t >= 0 && t < 1))
+        return cfg_fail(r, val, path, "must be in [0, 1), a fraction of chunk_usd");
+    *(double *)obj = t;
+    return AK_OK;
+}
+
+static const struct cfg_field lease_fields[] = {
+    { .key = "chunk_usd", .kind = CFG_USD, .off = OFF(ak_fleet_cfg, chunk_micros), .min = 1 },
+    { .key = "low_water", .kind = CFG_FN, .off = OFF(ak_fleet_cfg, low_water),
+      .fn = read_low_water },
+    { .key = "wait_ms", .kind = CFG_INT, .off = OFF(ak_fleet_cfg, wait_ms),
+      .max = FLEET_WAIT_MAX_MS },
+    { .key = "ttl", .kind = CFG_INT, .off = OFF(ak_fleet_cfg, ttl_s), .min = 1 },
+};
+
+static const struct cfg_field fleet_fields[] = {
+    { .key = "redis", .required = true, CFG_SUB(redis_fields) },
+    { .key = "lease", CFG_SUB(lease_fields) },
+    { .key = "on_fleet_error", .kind = CFG_CHOICE, .off = OFF(ak_fleet_cfg, on_error),
+      .names = fleet_error_names },
+    { .key = "host_id", .kind = CFG_STR, .off = OFF(ak_fleet_cfg, host_id) },
+};
+
+/* A budget with scope: fleet needs the fleet section. */
+static enum ak_err check_fleet_scopes(struct cfg_reader *r, struct ak_config *cfg)
+{
+    const char *who = NULL;
+    if (cfg->fleet.redis_url && cfg->fleet.redis_url[0])
+        return AK_OK;
+    if (cfg->defaults.budget.set && cfg->defaults.budget.scope == AK_BUDGET_FLEET)
+        who = "defaults.budget";
+    for (size_t i = 0; !who && i < cfg->n_agents; i++)
+        if (cfg->agents[i].budget.set && cfg->agents[i].budget.scope == AK_BUDGET_FLEET)
+            who = cfg->agents[i].name;
+    for (size_t i = 0; !who && i < cfg->n_shared; i++)
+        if (cfg->shared[i].budget.scope == AK_BUDGET_FLEET)
+            who = cfg->shared[i].name;
+    if (!who)
+        return AK_OK;
+    return cfg_fail(r, cfg_root(r), "fleet.redis.url",
+                    "budget '%s' has scope: fleet, which needs fleet.redis.url", who);
+}
+
 static const struct cfg_field limits_fields[] = {
     { .key = "max_body_bytes", .kind = CFG_U32, .off = OFF(ak_config, max_body_bytes), .min = 1 },
+    { .key = "ledger_wait_ms", .kind = CFG_U32, .off = OFF(ak_config, ledger_wait_ms), .min = 1 },
+};
+
+static enum ak_err read_listen(struct cfg_reader *r, yaml_node_t *val, const char *path, void *obj)
+{
+    char *s = NULL;
+    struct sockaddr_storage ss;
+    unsigned len;
+    bool loopback;
+    enum ak_err rc = cfg_read_str(r, val, path, &s);
+    if (rc != AK_OK)
+        return rc;
+    if (!ak_listen_parse(s, &ss, &len, &loopback)) {
+        free(s);
+        return cfg_fail(r, val, path, "expected HOST:PORT with a numeric address "
+                        "(127.0.0.1:8480, [::1]:8480)");
+    }
+    free(*(char **)obj);
+    *(char **)obj = s;
+    return AK_OK;
+}
+
+static const struct cfg_field dashboard_fields[] = {
+    { .key = "listen", .kind = CFG_FN, .off = OFF(ak_config, dashboard_listen), .fn = read_listen },
+    { .key = "token_file", .kind = CFG_STR, .off = OFF(ak_config, dashboard_token_file) },
+    { .key = "web_dir", .kind = CFG_STR, .off = OFF(ak_config, dashboard_web_dir) },
+    { .key = "allow_remote", .kind = CFG_BOOL, .off = OFF(ak_config, dashboard_allow_remote) },
 };
 
 static const struct cfg_field privacy_fields[] = {
@@ -632,9 +726,11 @@ static const struct cfg_field root_fields[] = {
     { .key = "shared_budgets", .kind = CFG_NAMED, .items = &shared_items },
     { .key = "exporters", CFG_SUB(exporter_fields) },
     { .key = "collector", CFG_SUB(collector_fields) },
+    { .key = "fleet", .off = OFF(ak_config, fleet), CFG_SUB(fleet_fields) },
     { .key = "limits", CFG_SUB(limits_fields) },
     { .key = "privacy", CFG_SUB(privacy_fields) },
     { .key = "egress", CFG_SUB(egress_fields) },
+    { .key = "dashboard", CFG_SUB(dashboard_fields) },
 };
 
 /* ---- loading ---- */
@@ -653,7 +749,9 @@ static enum ak_err load_into(struct cfg_reader *r, const char *path, struct ak_c
     rc = fail_nomem_if(r, cfg->path);
     if (rc == AK_OK)
         rc = cfg_walk(r, cfg_root(r), "", root_fields, AK_ARRAY_LEN(root_fields), cfg);
-    if (rc == AK_OK && cfg_default_socket(cfg) != AK_OK)
+    if (rc == AK_OK)
+        rc = check_fleet_scopes(r, cfg);
+    if (rc == AK_OK && (cfg_default_socket(cfg) != AK_OK || cfg_default_dashboard(cfg) != AK_OK))
         rc = cfg_nomem(r);
     if (rc != AK_OK) {
         ak_config_free(cfg);

@@ -124,5 +124,7 @@ void cfg_alerts_free(struct ak_alert_rule *alerts, size_t n);
 
 /* Shared inside the module: sets collector_socket to <state_dir>/collector.sock when unset. */
 enum ak_err cfg_default_socket(struct ak_config *cfg);
+/* Shared inside the module: the dashboard's token file and web dir when it is on. */
+enum ak_err cfg_default_dashboard(struct ak_config *cfg);
 
 #endif

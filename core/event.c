@@ -2,7 +2,7 @@
  * event.c - the event record of DESIGN.md ("Event record") as JSON.
  *
  * ak_event_to_json writes the contract's field names in the contract's order; empty
- * customer, reason and key_fp are JSON null; "prompt" appears only when there is one.
+ * customer, reason and key_fp are JSON null; "prompt" and "actor" appear only when set.
  * ak_event_from_json (cJSON) is its exact inverse (cost_usd back to integer micro-USD).
  * Event ids are UUID v4 from getrandom(2).
  */
@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #define UUID_BYTES 16
+#define USD_DECIMALS 6            /* micro-USD */
+#define JW_START_CAP 1024         /* an event without a prompt fits */
+#define JW_KEY_MAX 32             /* longest member name written */
 #define UUID_VERSION_BYTE 6
 #define UUID_VARIANT_BYTE 8
 #define UUID_VERSION_4 0x40
@@ -37,6 +40,7 @@ static const char *const decision_names[] = {
     [AK_DEC_BLOCKED_SUSPENDED] = "blocked_suspended",
     [AK_DEC_BLOCKED_GUARDRAIL] = "blocked_guardrail",
     [AK_DEC_UNMETERED] = "unmetered",
+    [AK_DEC_CONTROL] = "control",
 };
 
 static const char *const cost_source_names[] = {
@@ -164,10 +168,16 @@ void ak_event_new_id(char out[40])
     event_id_bytes(b);
     b[UUID_VERSION_BYTE] = (unsigned char)((b[UUID_VERSION_BYTE] & 0x0f) | UUID_VERSION_4);
     b[UUID_VARIANT_BYTE] = (unsigned char)((b[UUID_VARIANT_BYTE] & 0x3f) | UUID_VARIANT_RFC4122);
-    snprintf(out, 40,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    /* 8-4-4-4-12 hex digits, written by hand (snprintf cost 6 k instructions a call) */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < UUID_BYTES; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
 }
 
 /* ---- to JSON ----
@@ -182,18 +192,33 @@ struct jw {
     bool ok;
 };
 
-static void jw_raw(struct jw *w, const char *s, size_t n)
+/* Appends; the buffer starts at JW_START_CAP (an event fits), so this is mostly a memcpy. */
+static inline void jw_raw(struct jw *w, const char *s, size_t n)
 {
-    if (w->ok && ak_buf_append(&w->b, s, n, 0) != AK_OK)
+    if (w->ok && w->b.len + n <= w->b.cap) {
+        memcpy(w->b.data + w->b.len, s, n);
+        w->b.len += n;
+    } else if (w->ok && ak_buf_append(&w->b, s, n, 0) != AK_OK) {
         w->ok = false;
+    }
 }
 
+/* ,"name": (or {"name": first) in one append. */
 static void jw_key(struct jw *w, const char *name)
 {
-    jw_raw(w, w->first ? "{\"" : ",\"", 2);
+    char k[JW_KEY_MAX + 4];
+    size_t n = strlen(name);
+    if (n > JW_KEY_MAX) {
+        w->ok = false;
+        return;
+    }
+    k[0] = w->first ? '{' : ',';
+    k[1] = '"';
+    memcpy(k + 2, name, n);
+    k[n + 2] = '"';
+    k[n + 3] = ':';
     w->first = false;
-    jw_raw(w, name, strlen(name));
-    jw_raw(w, "\":", 2);
+    jw_raw(w, k, n + 4);
 }
 
 /* A JSON string with the escapes RFC 8259 requires. */
@@ -267,21 +292,31 @@ static void jw_usd(struct jw *w, const char *name, int64_t micros)
 {
     char num[32];
     uint64_t m = micros < 0 ? (uint64_t)0 - (uint64_t)micros : (uint64_t)micros;
-    int n = snprintf(num, sizeof num, "%s%llu.%06llu", micros < 0 ? "-" : "",
-                     (unsigned long long)(m / AK_MICROS_PER_USD),
-                     (unsigned long long)(m % AK_MICROS_PER_USD));
-    while (n > 0 && num[n - 1] == '0')
+    char *end = num + sizeof num;
+    uint64_t frac = m % AK_MICROS_PER_USD;
+    for (int i = 0; i < USD_DECIMALS; i++) {   /* the six decimals, zero-padded */
+        *--end = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    *--end = '.';
+    char *p = jw_digits(m / AK_MICROS_PER_USD, end);
+    if (micros < 0)
+        *--p = '-';
+    size_t n = (size_t)(num + sizeof num - p);
+    while (n > 0 && p[n - 1] == '0')
         n--;
-    if (n > 0 && num[n - 1] == '.')
+    if (n > 0 && p[n - 1] == '.')
         n--;
     jw_key(w, name);
-    jw_raw(w, num, (size_t)n);
+    jw_raw(w, p, n);
 }
 
 char *ak_event_to_json(const struct ak_event *ev)
 {
     struct jw w = { .first = true, .ok = true };
     char ts[TS_TEXT_LEN];
+    w.b.data = malloc(JW_START_CAP);
+    w.b.cap = w.b.data ? JW_START_CAP : 0;
     ak_time_format(ev->ts_ms, ts, sizeof ts);
     jw_str(&w, "event_id", ev->event_id);
     jw_str(&w, "ts", ts);
@@ -310,6 +345,8 @@ char *ak_event_to_json(const struct ak_event *ev)
     jw_str(&w, "plane", ak_plane_name(ev->plane));
     if (ev->prompt)
         jw_str(&w, "prompt", ev->prompt);
+    if (ev->actor[0])
+        jw_str(&w, "actor", ev->actor);
     jw_raw(&w, "}", 2);           /* with the terminating NUL */
     if (!w.ok) {
         ak_buf_free(&w.b);
@@ -393,7 +430,8 @@ static enum ak_err event_get_texts(const cJSON *o, struct ak_event *ev)
         (err = event_get_text(o, "model", ev->model, sizeof ev->model, false)) ||
         (err = event_get_text(o, "reason", ev->reason, sizeof ev->reason, true)) ||
         (err = event_get_text(o, "exe", ev->exe, sizeof ev->exe, false)) ||
-        (err = event_get_text(o, "key_fp", ev->key_fp, sizeof ev->key_fp, true)))
+        (err = event_get_text(o, "key_fp", ev->key_fp, sizeof ev->key_fp, true)) ||
+        (err = event_get_text(o, "actor", ev->actor, sizeof ev->actor, true)))
         return err;
     if (!ak_time_parse(ts, &ev->ts_ms))
         return AK_ERR_PARSE;

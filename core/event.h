@@ -11,6 +11,7 @@
 enum ak_decision {
     AK_DEC_ALLOWED = 0, AK_DEC_BLOCKED_BUDGET, AK_DEC_BLOCKED_SUSPENDED,
     AK_DEC_BLOCKED_GUARDRAIL, AK_DEC_UNMETERED,
+    AK_DEC_CONTROL,               /* not a call: an operator's action (dashboard), see `actor` */
 };
 enum ak_cost_source { AK_COST_USAGE = 0, AK_COST_ESTIMATE, AK_COST_UNPRICED };
 /* Which plane saw the call: the preloaded shim (in the process) or akproxy (on the way out). */
@@ -51,10 +52,17 @@ struct ak_event {
     char exe[AK_EV_HOST];
     char key_fp[13];              /* "" = null */
     enum ak_plane plane;
+    char actor[AK_EV_NAME];       /* who acted (control events: "dashboard 127.0.0.1:5123");
+                                     "" = absent from the record */
     char *prompt;                 /* only with privacy.save_prompts; owned by caller */
 };
 
 const char *ak_decision_name(enum ak_decision d);
+/* A record of an LLM call (every decision but control): what reports and exporters count. */
+static inline bool ak_event_is_call(const struct ak_event *ev)
+{
+    return ev->decision != AK_DEC_CONTROL;
+}
 bool ak_decision_parse(const char *s, enum ak_decision *out);
 const char *ak_cost_source_name(enum ak_cost_source s);
 bool ak_cost_source_parse(const char *s, enum ak_cost_source *out);

@@ -5,25 +5,31 @@
  * Why these settings:
  * - One environment, <state_dir>/state.mdb, opened by every metered process on the host, so
  *   maxreaders is large and stale reader slots of killed processes are cleared at open.
- * - MDB_NOTLS: the host program has threads; a read txn is not tied to a thread. One mutex
- *   per handle makes the handle's operations one at a time (each is a few microseconds).
+ * - MDB_NOTLS: the host program has threads; a read txn is not tied to a thread. Per handle,
+ *   one mutex orders the reads (the kept read txn) and one the writes; a read never waits
+ *   for a write. Writes of the engine's handle run on its writer thread with a bounded wait
+ *   (ledger_writer.c): a process stopped inside a commit cannot stall the host's calls.
  * - MDB_NOSYNC | MDB_NOMETASYNC: a commit goes to the page cache, no fsync. A process crash
  *   (kill -9 included) loses nothing that was committed, because the kernel still writes
  *   the pages out; only an OS crash or power loss can lose the last commits. The collector
  *   calls ak_ledger_sync() to bound that window.
- * - MDB_WRITEMAP | MDB_MAPASYNC: transactions write into the shared map instead of issuing
- *   a write(2) per dirty page. bench/ measured it: per metered call +27 -> +14 us of client
- *   CPU, reserve+commit 67k -> 260k/s from one process. The price, which LMDB's docs name:
- *   the map is writable in every metered process, so a wild pointer write in a host program
- *   could damage the ledger instead of faulting. Crash consistency is unchanged (the meta
- *   page still flips last; tests/unit/test_ledger.c kills writers at random). Every process
- *   must open the environment the same way (LMDB forbids mixing), so this is not a setting.
- * - The files are as writable as the directory that holds them: the shim runs as many users
- *   who all write one ledger, and a umask of 022 would otherwise lock out all but the first.
- *   Their owner widens their mode to the directory's group and other write bits at every open
- *   (`make install` creates /var/lib/agentkavach 1777; a site may use a group instead, e.g.
- *   2770). The directory is created 0750 when missing (a directory the users cannot enter
- *   leaves them unmetered, which on_error decides about).
+ * - No MDB_WRITEMAP: the map is read-only in every metered process and transactions write
+ *   dirty pages with write(2). Measured (bench/ledgerb, one process, reserve + commit, same
+ *   run, 2026-12-04): with WRITEMAP 6.6-8.5 us CPU and 2.2 + 3.2 us p50 per call, without
+ *   25-27 us and 9 + 15 us; through the bounded writer 30-32 vs 62-66 us. That is 20-35 us of
+ *   CPU per metered call, against LLM calls of 100 ms and more; the price of WRITEMAP was that
+ *   any wild pointer write in any host program (root's included) could silently damage the
+ *   host-wide ledger instead of faulting. Decision: not worth it. (AK_LEDGER_WRITEMAP builds
+ *   the other variant for bench comparisons only: every process must open the environment
+ *   the same way.) Crash consistency is the same either way (the meta page flips last;
+ *   tests/unit/test_ledger.c kills writers at random).
+ * - Who may write: the agentkavach group. `make install` creates the group and the state
+ *   directory root:agentkavach 2770 (setgid: files created in it get the group); users who
+ *   run agents are added to the group. The files are created 0660 (& umask) and their owner
+ *   narrows or widens them at every open to 0600 plus the directory's group bits: never any
+ *   bit for others, so an old 0666 ledger from a 1777 install is repaired on first open, and
+ *   a world-writable state directory is logged. The directory is created 0750 when missing
+ *   (a directory the users cannot enter leaves them unmetered, which on_error decides about).
  * - Map size starts at 64 MiB and doubles on MDB_MAP_FULL up to 1 GiB (the test-only
  *   environment variable AGENTKAVACH_LEDGER_MAX_MAP, in bytes, lowers the cap; the start
  *   is then a quarter of it). At the cap, ledger_events.c prunes events (see ledger.h).
@@ -42,7 +48,8 @@
 
 #define LEDGER_FILE "state.mdb"
 #define LEDGER_DIR_MODE 0750
-#define LEDGER_FILE_MODE 0666           /* the process umask applies */
+#define LEDGER_FILE_MODE 0660           /* the process umask applies; see ledger_share_files */
+#define LEDGER_GROUP_BITS 0060
 #define LEDGER_MAX_READERS 1022
 #define LEDGER_MAX_DBS 8
 #define LEDGER_MAP_INITIAL (64ull << 20)
@@ -53,6 +60,7 @@
 #define LEDGER_WRITE_ATTEMPTS 64
 #define LEDGER_BEGIN_ATTEMPTS 8
 #define LEDGER_GROW_FIRST 16
+#define LEDGER_CLOSE_WAIT_MS 1000       /* a bounded handle's queued writes, at close */
 #define ENV_MAX_MAP "AGENTKAVACH_LEDGER_MAX_MAP"
 #define ENV_EVENTS_KEEP "AGENTKAVACH_LEDGER_EVENTS_KEEP"
 
@@ -206,10 +214,28 @@ static bool ledger_owner_ok(struct ak_ledger *l)
     return false;
 }
 
-/* Another process grew the map: take its size. Only safe with no txn of ours active. */
+/* Another process grew the map: take its size. Only safe with no txn of ours active: the
+ * caller holds wmu (no write txn) and this takes mu (no read txn). */
 static enum ak_err ledger_adopt_size(struct ak_ledger *l)
 {
+    pthread_mutex_lock(&l->mu);
     int rc = mdb_env_set_mapsize(l->env, 0);
+    pthread_mutex_unlock(&l->mu);
+    if (rc != 0) {
+        ak_error("ledger: adopting the new map size: %s", mdb_strerror(rc));
+        return AK_ERR_IO;
+    }
+    return AK_OK;
+}
+
+/* A read found the map grown; called with mu held. No write of ours may be in a txn, and a
+ * write may be waiting on LMDB's lock for long: then the read fails (AK_ERR_BUSY). */
+static enum ak_err ledger_read_adopt_size(struct ak_ledger *l)
+{
+    if (pthread_mutex_trylock(&l->wmu) != 0)
+        return AK_ERR_BUSY;
+    int rc = mdb_env_set_mapsize(l->env, 0);
+    pthread_mutex_unlock(&l->wmu);
     if (rc != 0) {
         ak_error("ledger: adopting the new map size: %s", mdb_strerror(rc));
         return AK_ERR_IO;
@@ -225,7 +251,7 @@ static enum ak_err ledger_begin(struct ak_ledger *l, unsigned flags, MDB_txn **t
             return AK_OK;
         if (rc != MDB_MAP_RESIZED)
             return ledger_mdb_fail(l, rc, "begin transaction");
-        enum ak_err err = ledger_adopt_size(l);
+        enum ak_err err = (flags & MDB_RDONLY) ? ledger_read_adopt_size(l) : ledger_adopt_size(l);
         if (err != AK_OK)
             return err;
     }
@@ -246,7 +272,7 @@ static enum ak_err ledger_read_begin(struct ak_ledger *l)
         l->rtxn = NULL;
         if (rc != MDB_MAP_RESIZED)
             return ledger_mdb_fail(l, rc, "renew read transaction");
-        enum ak_err err = ledger_adopt_size(l);
+        enum ak_err err = ledger_read_adopt_size(l);
         if (err != AK_OK)
             return err;
     }
@@ -254,17 +280,22 @@ static enum ak_err ledger_read_begin(struct ak_ledger *l)
     return AK_ERR_BUSY;
 }
 
-/* Takes the handle's lock; on AK_OK the caller must ledger_unlock(). */
-static enum ak_err ledger_lock(struct ak_ledger *l)
+/* Takes one of the handle's locks (mu or wmu); on AK_OK the caller must unlock it. */
+static enum ak_err ledger_lock_mu(struct ak_ledger *l, pthread_mutex_t *mu)
 {
     if (!l)
         return AK_ERR_INVAL;
-    if (pthread_mutex_lock(&l->mu) != 0)
+    if (pthread_mutex_lock(mu) != 0)
         return AK_ERR_INTERNAL;
     if (ledger_owner_ok(l))
         return AK_OK;
-    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_unlock(mu);
     return AK_ERR_INTERNAL;
+}
+
+static enum ak_err ledger_lock(struct ak_ledger *l)
+{
+    return l ? ledger_lock_mu(l, &l->mu) : AK_ERR_INVAL;
 }
 
 static void ledger_unlock(struct ak_ledger *l)
@@ -302,7 +333,9 @@ static enum ak_err ledger_make_room(struct ak_ledger *l)
     size_t cur = info.me_mapsize;
     if (cur < l->max_map) {
         size_t next = cur > l->max_map / 2 ? l->max_map : cur * 2;
+        pthread_mutex_lock(&l->mu); /* no read txn of ours while the map moves */
         rc = mdb_env_set_mapsize(l->env, next);
+        pthread_mutex_unlock(&l->mu);
         if (rc != 0)
             return ledger_mdb_fail(l, rc, "grow map");
         l->stats.map_grows++;
@@ -370,12 +403,15 @@ static enum ak_err ledger_write_once(struct ak_ledger *l, ledger_txn_fn fn, void
     return AK_OK;
 }
 
-enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
+enum ak_err ledger_write_direct(struct ak_ledger *l, ledger_txn_fn fn, void *ctx,
+                                ledger_retry_fn retry)
 {
-    enum ak_err err = ledger_lock(l);
+    enum ak_err err = l ? ledger_lock_mu(l, &l->wmu) : AK_ERR_INVAL;
     if (err != AK_OK)
         return err;
     for (int i = 0; i < LEDGER_WRITE_ATTEMPTS; i++) {
+        if (i > 0 && retry)
+            retry(l, ctx);
         l->mdb_rc = 0;
         err = ledger_write_once(l, fn, ctx);
         if (err == AK_OK || l->mdb_rc != MDB_MAP_FULL)
@@ -387,8 +423,25 @@ enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
         }
     }
 out:
-    ledger_unlock(l);
+    pthread_mutex_unlock(&l->wmu);
     return err;
+}
+
+enum ak_err ledger_write_deferrable(struct ak_ledger *l, ledger_txn_fn fn, void *ctx,
+                                    ledger_ctx_copy_fn copy, ledger_ctx_free_fn free_ctx)
+{
+    if (!l)
+        return AK_ERR_INVAL;
+    if (!l->writer)
+        return ledger_write_direct(l, fn, ctx, NULL);
+    if (!ledger_owner_ok(l))
+        return AK_ERR_INTERNAL;
+    return ledger_writer_run(l, fn, ctx, copy, free_ctx);
+}
+
+enum ak_err ledger_write(struct ak_ledger *l, ledger_txn_fn fn, void *ctx)
+{
+    return ledger_write_deferrable(l, fn, ctx, NULL, NULL);
 }
 
 /* ---- open / close ---- */
@@ -473,7 +526,25 @@ static enum ak_err ledger_open_dbis(struct ak_ledger *l, MDB_txn *txn, void *ctx
     return AK_OK;
 }
 
-/* Gives the ledger files the directory's group/other write access (see the top comment). */
+/* The tables of a ledger in use open in a read txn: a process that holds the write lock (see
+ * ledger_writer.c) must not stall the opening of the handle either. false: a new ledger. */
+static bool ledger_open_dbis_read(struct ak_ledger *l)
+{
+    MDB_txn *txn = NULL;
+    if (ledger_begin(l, MDB_RDONLY, &txn) != AK_OK)
+        return false;
+    for (size_t i = 0; i < AK_ARRAY_LEN(ledger_dbis); i++) {
+        MDB_dbi *dbi = (MDB_dbi *)((char *)l + ledger_dbis[i].off);
+        if (mdb_dbi_open(txn, ledger_dbis[i].name, ledger_dbis[i].flags, dbi) != 0) {
+            mdb_txn_abort(txn);
+            return false;
+        }
+    }
+    return mdb_txn_commit(txn) == 0;   /* keeps the table handles */
+}
+
+/* Gives the ledger files the directory's group access and nothing for others (see the top
+ * comment). */
 static void ledger_share_files(const char *state_dir, const char *data_path)
 {
     struct stat dir, st;
@@ -481,7 +552,10 @@ static void ledger_share_files(const char *state_dir, const char *data_path)
     if (stat(state_dir, &dir) != 0 ||
         snprintf(lock, sizeof lock, "%s-lock", data_path) >= (int)sizeof lock)
         return;
-    mode_t want = S_IRUSR | S_IWUSR | (dir.st_mode & (S_IRWXG | S_IRWXO) & (mode_t)0666);
+    if (dir.st_mode & S_IWOTH)
+        ak_warn("ledger: %s is writable by every user; `make install` makes it 2770 "
+                "root:agentkavach", state_dir);
+    mode_t want = S_IRUSR | S_IWUSR | (dir.st_mode & LEDGER_GROUP_BITS);
     const char *files[] = { data_path, lock };
     for (size_t i = 0; i < AK_ARRAY_LEN(files); i++)
         if (stat(files[i], &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0777) != want)
@@ -503,8 +577,7 @@ static enum ak_err ledger_env_open(struct ak_ledger *l, const char *state_dir)
         (rc = mdb_env_set_maxdbs(l->env, LEDGER_MAX_DBS)) != 0 ||
         (rc = mdb_env_set_mapsize(l->env, initial)) != 0)
         return ledger_mdb_fail(l, rc, "env setup");
-    rc = mdb_env_open(l->env, path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP | MDB_MAPASYNC,
-                      LEDGER_FILE_MODE);
+    rc = mdb_env_open(l->env, path, LEDGER_ENV_FLAGS, LEDGER_FILE_MODE);
     if (rc != 0) {
         ak_error("ledger: cannot open %s: %s", path, mdb_strerror(rc));
         return AK_ERR_IO;
@@ -528,6 +601,11 @@ enum ak_err ak_ledger_open(const char *state_dir, struct ak_ledger **out)
     bool mutex_ok = pthread_mutex_init(&l->mu, NULL) == 0;
     if (!mutex_ok)
         goto out;
+    if (pthread_mutex_init(&l->wmu, NULL) != 0) {
+        pthread_mutex_destroy(&l->mu);
+        mutex_ok = false;
+        goto out;
+    }
     l->pid = getpid();
     err = ledger_mkdirs(state_dir);
     if (err != AK_OK)
@@ -535,7 +613,8 @@ enum ak_err ak_ledger_open(const char *state_dir, struct ak_ledger **out)
     err = ledger_env_open(l, state_dir);
     if (err != AK_OK)
         goto out;
-    err = ledger_write(l, ledger_open_dbis, NULL);
+    if (!ledger_open_dbis_read(l))   /* a new ledger: create them (waits for the lock) */
+        err = ledger_write(l, ledger_open_dbis, NULL);
 out:
     if (err == AK_OK) {
         *out = l;
@@ -543,10 +622,24 @@ out:
     }
     if (l->env)
         mdb_env_close(l->env);
-    if (mutex_ok)
+    if (mutex_ok) {
         pthread_mutex_destroy(&l->mu);
+        pthread_mutex_destroy(&l->wmu);
+    }
     free(l);
     return err;
+}
+
+enum ak_err ak_ledger_set_wait_ms(struct ak_ledger *l, unsigned wait_ms)
+{
+    if (!l || l->writer || wait_ms == 0)
+        return l && wait_ms == 0 && !l->writer ? AK_OK : AK_ERR_INVAL;
+    return ledger_writer_new(l, wait_ms);
+}
+
+size_t ak_ledger_deferred(struct ak_ledger *l)
+{
+    return l ? ledger_writer_pending(l) : 0;
 }
 
 void ak_ledger_close(struct ak_ledger *l)
@@ -557,10 +650,13 @@ void ak_ledger_close(struct ak_ledger *l)
         ak_ledger_forget(l);
         return;
     }
+    if (!ledger_writer_stop(l, LEDGER_CLOSE_WAIT_MS))
+        return;                 /* its thread may still be inside LMDB: leave the handle */
     if (l->rtxn)
         mdb_txn_abort(l->rtxn);
     mdb_env_close(l->env);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->wmu);
     free(l);
 }
 
@@ -662,4 +758,47 @@ enum ak_err ak_ledger_meta_put(struct ak_ledger *l, const char *key, const char 
         return AK_ERR_INVAL;
     struct meta_ctx c = { .key = key, .val = val };
     return ledger_write(l, meta_put_fn, &c);
+}
+
+/* Every meta key under a prefix, copied in one read transaction and handed over outside it. */
+#define META_VAL_MAX 256
+
+struct meta_item { char key[LEDGER_NAME_MAX + 1]; char val[META_VAL_MAX]; };
+struct meta_each_ctx { const char *prefix; struct meta_item *items; size_t n, cap; };
+
+static enum ak_err meta_each_visit(struct ak_ledger *l, const MDB_val *key, const MDB_val *data,
+                                   void *vctx)
+{
+    struct meta_each_ctx *c = vctx;
+    size_t pl = strlen(c->prefix);
+    if (key->mv_size < pl || key->mv_size > LEDGER_NAME_MAX || memcmp(key->mv_data, c->prefix, pl) != 0)
+        return AK_OK;
+    enum ak_err err = ledger_grow((void **)&c->items, &c->cap, c->n, sizeof *c->items);
+    if (err != AK_OK)
+        return err;
+    struct meta_item *it = &c->items[c->n++];
+    memcpy(it->key, key->mv_data, key->mv_size);
+    it->key[key->mv_size] = '\0';
+    size_t vl = data->mv_size < META_VAL_MAX - 1 ? data->mv_size : META_VAL_MAX - 1;
+    memcpy(it->val, data->mv_data, vl);
+    it->val[vl] = '\0';
+    return AK_OK;
+}
+
+static enum ak_err meta_each_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
+{
+    ((struct meta_each_ctx *)vctx)->n = 0;
+    return ledger_db_each(l, txn, l->db_meta, meta_each_visit, vctx);
+}
+
+enum ak_err ak_ledger_meta_each(struct ak_ledger *l, const char *prefix, ak_meta_iter_fn fn, void *ud)
+{
+    if (!fn || !prefix || !prefix[0] || strncmp(prefix, LEDGER_META_PREFIX, strlen(LEDGER_META_PREFIX)) == 0)
+        return AK_ERR_INVAL;
+    struct meta_each_ctx c = { .prefix = prefix };
+    enum ak_err err = ledger_read(l, meta_each_fn, &c);
+    for (size_t i = 0; err == AK_OK && i < c.n; i++)
+        fn(c.items[i].key, c.items[i].val, ud);
+    free(c.items);
+    return err;
 }

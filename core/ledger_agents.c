@@ -9,6 +9,7 @@
  * agent is suspended or has an override, so agents_each lists exactly those.
  */
 #include "core/ledger_impl.h"
+#include "core/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,8 @@ static void agent_rec_to_flags(const struct ledger_agent_rec *r, struct ak_agent
     f->manual = r->manual;
     f->cut_streams = r->cut_streams;
     f->since_ms = r->since_ms;
-    snprintf(f->reason, sizeof f->reason, "%.*s", (int)sizeof r->reason, r->reason);
-    snprintf(f->period, sizeof f->period, "%.*s", (int)sizeof r->period, r->period);
+    ak_str_copy_n(f->reason, sizeof f->reason, r->reason, sizeof r->reason);
+    ak_str_copy_n(f->period, sizeof f->period, r->period, sizeof r->period);
     f->has_budget_override = r->has_override;
     f->budget_override.set = r->override_set;
     f->budget_override.type = (enum ak_period_type)r->override_type;

@@ -15,6 +15,20 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Budget arithmetic saturates: a damaged record (any int64 can be on disk) must not overflow
+ * (tests/fuzz/fuzz_ledger.c found it); a saturated budget simply reads as spent. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_sub_overflow(a, b, &r) ? (b < 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 #define DATE_TEXT_LEN 32
 #define MONTH_KEY_LEN 7  /* "2026-11" */
 #define DAY_KEY_LEN 10   /* "2026-11-22" */
@@ -59,19 +73,23 @@ static bool budget_refs_ok(const struct ak_budget_ref *b, size_t n)
 static enum ak_err budget_read(struct ak_ledger *l, MDB_txn *txn, const MDB_val *key,
                                struct ledger_budget_rec *rec)
 {
-    enum ak_err err = ledger_rec_get(l, txn, l->db_budgets, "budgets", key, rec, sizeof *rec);
-    if (err == AK_ERR_NOTFOUND) {
-        memset(rec, 0, sizeof *rec);
-        rec->version = LEDGER_REC_VERSION;
+    MDB_val data;
+    int rc = mdb_get(txn, l->db_budgets, (MDB_val *)key, &data);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return ledger_mdb_fail(l, rc, "budgets");
+    if (rc == 0 && ledger_budget_decode(&data, rec))
         return AK_OK;
-    }
-    return err;
+    if (rc == 0)
+        ledger_corrupt(l, "budgets", key);
+    memset(rec, 0, sizeof *rec);
+    rec->version = LEDGER_REC_VERSION;
+    return AK_OK;
 }
 
 static enum ak_err budget_write(struct ak_ledger *l, MDB_txn *txn, const MDB_val *key,
                                 const struct ledger_budget_rec *rec)
 {
-    MDB_val data = { .mv_size = sizeof *rec, .mv_data = (void *)rec };
+    MDB_val data = { .mv_size = ledger_budget_size(rec), .mv_data = (void *)rec };
     int rc = mdb_put(txn, l->db_budgets, (MDB_val *)key, &data, 0);
     return rc ? ledger_mdb_fail(l, rc, "write budget") : AK_OK;
 }
@@ -176,8 +194,8 @@ static enum ak_err res_drop(struct ak_ledger *l, MDB_txn *txn, uint64_t res_id)
         err = budget_read(l, txn, &bk, &rec);
         if (err != AK_OK)
             break;
-        rec.reserved = rec.reserved > v->hdr.amount ? rec.reserved - v->hdr.amount : 0;
-        rec.reserved_calls = rec.reserved_calls > v->hdr.calls ? rec.reserved_calls - v->hdr.calls : 0;
+        rec.reserved = rec.reserved > v->hdr.amount ? sat_sub(rec.reserved, v->hdr.amount) : 0;
+        rec.reserved_calls = rec.reserved_calls > v->hdr.calls ? sat_sub(rec.reserved_calls, v->hdr.calls) : 0;
         err = budget_write(l, txn, &bk, &rec);
     }
     if (err == AK_OK && (rc = mdb_del(txn, l->db_res, &key, NULL)) != 0)
@@ -201,8 +219,11 @@ static enum ak_err reserve_check(struct ak_ledger *l, MDB_txn *txn, struct reser
         enum ak_err err = budget_read(l, txn, &k.val, &rec);
         if (err != AK_OK)
             return err;
-        bool money = b->limit_micros >= 0 && rec.spent + rec.reserved + r->amount_micros > b->limit_micros;
-        bool calls = b->max_calls > 0 && rec.calls + rec.reserved_calls >= b->max_calls;
+        bool money = b->fleet ? ledger_fleet_over(b, i, &rec, r, c->res)
+                              : b->limit_micros >= 0 &&
+                                sat_add(sat_add(rec.spent, rec.reserved), r->amount_micros) >
+                                    b->limit_micros;
+        bool calls = b->max_calls > 0 && sat_add(rec.calls, rec.reserved_calls) >= b->max_calls;
         if (!money && !calls)
             continue;
         c->res->failed = (int)i;
@@ -272,8 +293,8 @@ static enum ak_err reserve_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
         if ((err = budget_read(l, txn, &k.val, &rec)) != AK_OK)
             return err;
         rec.type = (uint8_t)r->budgets[i].type;
-        rec.reserved += r->amount_micros;
-        rec.reserved_calls += 1;
+        rec.reserved = sat_add(rec.reserved, r->amount_micros);
+        rec.reserved_calls = sat_add(rec.reserved_calls, 1);
         if ((err = budget_write(l, txn, &k.val, &rec)) != AK_OK)
             return err;
     }
@@ -303,11 +324,19 @@ static enum ak_err release_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     return res_drop(l, txn, *(const uint64_t *)vctx);
 }
 
+static void *release_copy(void *vctx)
+{
+    uint64_t *mine = malloc(sizeof *mine);
+    if (mine)
+        *mine = *(const uint64_t *)vctx;
+    return mine;
+}
+
 enum ak_err ak_ledger_release(struct ak_ledger *l, uint64_t res_id)
 {
     if (res_id == 0)
         return AK_ERR_INVAL;
-    return ledger_write(l, release_fn, &res_id);
+    return ledger_write_deferrable(l, release_fn, &res_id, release_copy, free);
 }
 
 /* ---- history ring ---- */
@@ -408,8 +437,8 @@ static enum ak_err commit_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
         if ((err = budget_read(l, txn, &k.val, &rec)) != AK_OK)
             return err;
         rec.type = (uint8_t)c->budgets[i].type;
-        rec.spent += c->cost_micros;
-        rec.calls += c->count_call ? 1 : 0;
+        rec.spent = sat_add(rec.spent, c->cost_micros);
+        rec.calls = sat_add(rec.calls, c->count_call ? 1 : 0);
         if ((err = budget_write(l, txn, &k.val, &rec)) != AK_OK)
             return err;
     }
@@ -420,13 +449,53 @@ static enum ak_err commit_fn(struct ak_ledger *l, MDB_txn *txn, void *vctx)
     return AK_OK;
 }
 
+/* A commit that outlives its caller (the ledger was busy) owns a copy of everything it
+ * writes: one allocation holding the ctx, the commit, the budget refs and the strings. */
+struct commit_copy {
+    struct commit_ctx cc;
+    struct ak_commit c;
+    struct ak_budget_ref budgets[];
+};
+
+static char *copy_text(char **at, const char *s, size_t n)
+{
+    char *d = *at;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *at += n + 1;
+    return d;
+}
+
+static void *commit_copy(void *vctx)
+{
+    const struct ak_commit *c = ((struct commit_ctx *)vctx)->c;
+    size_t refs = c->n_budgets * sizeof c->budgets[0], text = 0;
+    for (size_t i = 0; i < c->n_budgets; i++)
+        text += strlen(c->budgets[i].name) + 1;
+    text += (c->agent ? strlen(c->agent) + 1 : 0) + (c->event_json ? c->event_len + 1 : 0);
+    struct commit_copy *m = malloc(sizeof *m + refs + text);
+    if (!m)
+        return NULL;
+    char *at = (char *)m->budgets + refs;
+    m->c = *c;
+    for (size_t i = 0; i < c->n_budgets; i++) {
+        m->budgets[i] = c->budgets[i];
+        m->budgets[i].name = copy_text(&at, c->budgets[i].name, strlen(c->budgets[i].name));
+    }
+    m->c.budgets = m->budgets;
+    m->c.agent = c->agent ? copy_text(&at, c->agent, strlen(c->agent)) : NULL;
+    m->c.event_json = c->event_json ? copy_text(&at, c->event_json, c->event_len) : NULL;
+    m->cc = (struct commit_ctx){ .c = &m->c };
+    return &m->cc;                /* cc is the first member: free() takes it back */
+}
+
 enum ak_err ak_ledger_commit(struct ak_ledger *l, const struct ak_commit *c, uint64_t *seq_out)
 {
     if (!c || !budget_refs_ok(c->budgets, c->n_budgets) || (c->agent && !ledger_name_ok(c->agent)) ||
         (c->event_json && c->event_len == 0))
         return AK_ERR_INVAL;
     struct commit_ctx cc = { .c = c };
-    enum ak_err err = ledger_write(l, commit_fn, &cc);
+    enum ak_err err = ledger_write_deferrable(l, commit_fn, &cc, commit_copy, free);
     if (seq_out)
         *seq_out = err == AK_OK ? cc.seq : 0;
     return err;
@@ -549,12 +618,11 @@ static bool budget_item_parse(const MDB_val *key, const MDB_val *data, struct bu
     if (!nul || nul == k + 1 || (size_t)(nul - (k + 1)) > LEDGER_NAME_MAX)
         return false;
     size_t plen = key->mv_size - (size_t)(nul + 1 - k);
-    if (plen == 0 || plen >= sizeof period || data->mv_size != sizeof *rec)
+    if (plen == 0 || plen >= sizeof period || !ledger_budget_decode(data, rec))
         return false;
     memcpy(period, nul + 1, plen);
     period[plen] = '\0';
-    memcpy(rec, data->mv_data, sizeof *rec);
-    if (rec->version != LEDGER_REC_VERSION || !period_from_key(period, &it->type, &start))
+    if (!period_from_key(period, &it->type, &start))
         return false;
     it->scope = k[0] == LEDGER_SCOPE_SHARED ? AK_SCOPE_SHARED : AK_SCOPE_AGENT;
     memcpy(it->name, k + 1, (size_t)(nul - (k + 1)));
@@ -622,4 +690,27 @@ enum ak_err ledger_budgets_zero_agent(struct ak_ledger *l, MDB_txn *txn, const c
             return err;
     }
     return AK_OK;
+}
+
+/* ---- for ledger_fleet.c ---- */
+
+bool ledger_budget_refs_ok(const struct ak_budget_ref *b, size_t n)
+{
+    return budget_refs_ok(b, n);
+}
+
+enum ak_err ledger_budget_get_rec(struct ak_ledger *l, MDB_txn *txn, const struct ak_budget_ref *b,
+                                  int64_t now_ms, struct ledger_budget_rec *rec)
+{
+    struct budget_key k;
+    budget_key_now(&k, b, now_ms);
+    return budget_read(l, txn, &k.val, rec);
+}
+
+enum ak_err ledger_budget_put_rec(struct ak_ledger *l, MDB_txn *txn, const struct ak_budget_ref *b,
+                                  int64_t now_ms, const struct ledger_budget_rec *rec)
+{
+    struct budget_key k;
+    budget_key_now(&k, b, now_ms);
+    return budget_write(l, txn, &k.val, rec);
 }

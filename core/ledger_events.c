@@ -26,6 +26,8 @@
 
 /* ---- append ---- */
 
+static enum ak_err events_bounds(struct ak_ledger *l, MDB_txn *txn, uint64_t *first, uint64_t *last);
+
 enum ak_err ledger_events_append(struct ak_ledger *l, MDB_txn *txn, const char *json, size_t len,
                                  uint64_t *seq)
 {
@@ -37,6 +39,22 @@ enum ak_err ledger_events_append(struct ak_ledger *l, MDB_txn *txn, const char *
     MDB_val key = { .mv_size = sizeof next, .mv_data = &next };
     MDB_val data = { .mv_size = len, .mv_data = (void *)json };
     int rc = mdb_put(txn, l->db_events, &key, &data, MDB_APPEND);
+    if (rc == MDB_KEYEXIST) {          /* the counter is behind the table (a damaged or older
+                                          ledger): go on after the last event, never stall */
+        uint64_t first = 0, stored = 0;
+        if ((err = events_bounds(l, txn, &first, &stored)) != AK_OK)
+            return err;
+        if (stored == UINT64_MAX) {    /* no seq left: keep the spend, drop the record */
+            l->stats.internal_errors++;
+            ak_error("ledger: the events table ends at the last sequence number; event dropped");
+            *seq = 0;
+            return AK_OK;
+        }
+        ak_warn("ledger: event counter %llu is behind the last event %llu; continuing after it",
+                (unsigned long long)last, (unsigned long long)stored);
+        next = stored + 1;
+        rc = mdb_put(txn, l->db_events, &key, &data, MDB_APPEND);
+    }
     if (rc != 0)
         return ledger_mdb_fail(l, rc, "append event");
     if ((err = ledger_meta_u64_put(l, txn, LEDGER_META_EVENT_SEQ, next)) != AK_OK)

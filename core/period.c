@@ -2,8 +2,11 @@
  * period.c - budget period keys and turnover times, all in UTC.
  */
 #include "core/period.h"
+#include "core/buf.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -116,7 +119,12 @@ void ak_time_format(int64_t ms, char *buf, size_t len)
         ts_cache.sec = sec;
         ts_cache.valid = true;
     }
-    snprintf(buf, len, "%s.%03uZ", ts_cache.text, (unsigned)frac);
+    /* "<seconds>.mmmZ" without the formatter (once per event) */
+    char tail[] = { '.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+                    (char)('0' + frac % 10), 'Z', '\0' };
+    size_t n = ak_str_copy(buf, len, ts_cache.text);
+    if (n < len)
+        ak_str_copy(buf + n, len - n, tail);
 }
 
 bool ak_time_parse(const char *s, int64_t *ms)
@@ -150,5 +158,29 @@ bool ak_time_parse(const char *s, int64_t *ms)
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     *ms = (int64_t)timegm(&tm) * AK_MS_PER_S + msec;
+    return true;
+}
+
+
+bool ak_since_parse(const char *s, int64_t now_ms, int64_t *ms)
+{
+    if (ak_time_parse(s, ms))
+        return true;
+    char *end = NULL;
+    if (!s || !*s || *s == '-')
+        return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || end[0] == '\0' || end[1] != '\0')
+        return false;
+    int64_t unit;
+    switch (*end) {
+    case 's': unit = 1; break;
+    case 'm': unit = AK_S_PER_MIN; break;
+    case 'h': unit = AK_S_PER_HOUR; break;
+    case 'd': unit = AK_S_PER_DAY; break;
+    default: return false;
+    }
+    *ms = now_ms - (int64_t)v * unit * AK_MS_PER_S;
     return true;
 }

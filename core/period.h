@@ -16,5 +16,8 @@ int64_t ak_period_reset_ms(enum ak_period_type type, int64_t now_ms);
 void ak_time_format(int64_t ms, char *buf, size_t len);
 /* Parses RFC 3339 ("2026-11-22T08:00:00Z", with optional .mmm) or a date "2026-11-22". */
 bool ak_time_parse(const char *s, int64_t *ms);
+/* A time given as RFC 3339, a date, or an age before now_ms ("90s", "15m", "2h", "7d"):
+ * `akctl events --since` and the dashboard's ?since= read it the same way. */
+bool ak_since_parse(const char *s, int64_t now_ms, int64_t *ms);
 
 #endif

@@ -21,14 +21,15 @@ enum ak_budget_source ak_policy_agent_budget(const struct ak_config *cfg, const 
                                              const struct ak_agent_flags *f,
                                              struct ak_budget *out)
 {
+    const struct ak_agent_cfg *a = ak_config_agent(cfg, agent);
     memset(out, 0, sizeof *out);
     if (f && f->has_budget_override) {
         if (!f->budget_override.set)
             return AK_BUDGET_SRC_NONE;
-        *out = f->budget_override;
+        *out = f->budget_override;   /* the limit is overridden, the scope stays the config's */
+        out->scope = a ? a->budget.scope : cfg ? cfg->defaults.budget.scope : AK_BUDGET_HOST;
         return AK_BUDGET_SRC_OVERRIDE;
     }
-    const struct ak_agent_cfg *a = ak_config_agent(cfg, agent);
     if (a) {
         if (!a->budget.set)
             return AK_BUDGET_SRC_NONE;   /* `budget: none`, or no default to inherit */
@@ -49,8 +50,10 @@ enum ak_budget_source ak_policy_shared_budget(const struct ak_config *cfg, struc
     bool has = false;
     (void)cfg;
     memset(out, 0, sizeof *out);
-    if (l && ak_ledger_shared_budget_get(l, sb->name, &has, out) == AK_OK && has)
+    if (l && ak_ledger_shared_budget_get(l, sb->name, &has, out) == AK_OK && has) {
+        out->scope = sb->budget.scope;
         return out->set ? AK_BUDGET_SRC_OVERRIDE : AK_BUDGET_SRC_NONE;
+    }
     memset(out, 0, sizeof *out);
     if (!sb->budget.set)
         return AK_BUDGET_SRC_NONE;
@@ -77,6 +80,24 @@ struct ak_budget_ref ak_policy_ref(enum ak_scope scope, const char *name,
     };
 }
 
+/* A fleet-scoped budget with a limit is held against this host's lease (core/ledger.h). */
+static void ref_scope(const struct ak_config *cfg, const struct ak_budget *b,
+                      struct ak_budget_ref *ref)
+{
+    if (b->set && b->scope == AK_BUDGET_FLEET)
+        ref->fleet = cfg && cfg->fleet.on_error == AK_FLEET_OPEN ? AK_REF_FLEET_OPEN
+                                                                 : AK_REF_FLEET_HOLD;
+}
+
+struct ak_budget_ref ak_policy_ref_in(const struct ak_config *cfg, enum ak_scope scope,
+                                      const char *name, const struct ak_budget *b,
+                                      int64_t max_calls)
+{
+    struct ak_budget_ref ref = ak_policy_ref(scope, name, b, max_calls);
+    ref_scope(cfg, b, &ref);
+    return ref;
+}
+
 size_t ak_policy_budgets(const struct ak_config *cfg, struct ak_ledger *l, const char *agent,
                          const struct ak_agent_flags *f, struct ak_budget_ref *out, size_t max)
 {
@@ -85,14 +106,14 @@ size_t ak_policy_budgets(const struct ak_config *cfg, struct ak_ledger *l, const
     if (max == 0)
         return 0;
     ak_policy_agent_budget(cfg, agent, f, &b);
-    out[n++] = ak_policy_ref(AK_SCOPE_AGENT, agent, &b,
-                             ak_config_agent_or_default(cfg, agent)->guardrails.max_calls);
+    out[n++] = ak_policy_ref_in(cfg, AK_SCOPE_AGENT, agent, &b,
+                                ak_config_agent_or_default(cfg, agent)->guardrails.max_calls);
     for (size_t i = 0; cfg && i < cfg->n_shared && n < max; i++) {
         const struct ak_shared_budget *sb = &cfg->shared[i];
         if (!ak_policy_shared_has(sb, agent))
             continue;
         ak_policy_shared_budget(cfg, l, sb, &b);
-        out[n++] = ak_policy_ref(AK_SCOPE_SHARED, sb->name, &b, 0);
+        out[n++] = ak_policy_ref_in(cfg, AK_SCOPE_SHARED, sb->name, &b, 0);
     }
     return n;
 }

@@ -39,6 +39,11 @@ bool ak_policy_shared_has(const struct ak_shared_budget *sb, const char *agent);
 struct ak_budget_ref ak_policy_ref(enum ak_scope scope, const char *name,
                                    const struct ak_budget *b, int64_t max_calls);
 
+/* The same, with a fleet-scoped budget marked as such (fleet.on_fleet_error decides how). */
+struct ak_budget_ref ak_policy_ref_in(const struct ak_config *cfg, enum ak_scope scope,
+                                      const char *name, const struct ak_budget *b,
+                                      int64_t max_calls);
+
 /* The budgets a call by `agent` counts against, own first; returns how many were written.
  * Names point into `agent` and the config. `l` may be NULL (no shared overrides). */
 size_t ak_policy_budgets(const struct ak_config *cfg, struct ak_ledger *l, const char *agent,

@@ -58,6 +58,73 @@ enum ak_err ak_status_agents(const struct ak_config *cfg, struct ak_ledger *l, s
     return rc;
 }
 
+/* ---- the fleet side ---- */
+
+#define FLEET_META_MAX 16384
+#define FLEET_KEY_MAX 300
+
+static int64_t json_i64(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static void fleet_hosts_parse(const cJSON *arr, struct ak_status_fleet *out)
+{
+    const cJSON *h;
+    cJSON_ArrayForEach(h, arr) {
+        if (out->n_hosts == AK_STATUS_FLEET_HOSTS)
+            break;
+        struct ak_status_fleet_host *d = &out->hosts[out->n_hosts++];
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(h, "host");
+        snprintf(d->host, sizeof d->host, "%s", cJSON_IsString(name) ? name->valuestring : "?");
+        d->lease = json_i64(h, "lease");
+        d->spent = json_i64(h, "spent");
+        d->alive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "alive"));
+    }
+}
+
+/* The snapshot counts only when it is of the current period. */
+static void fleet_snapshot_parse(const char *text, struct ak_status_fleet *out)
+{
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *period = o ? cJSON_GetObjectItemCaseSensitive(o, "period") : NULL;
+    if (cJSON_IsString(period) && strcmp(period->valuestring, out->local.period) == 0) {
+        const cJSON *host = cJSON_GetObjectItemCaseSensitive(o, "host");
+        out->seen = true;
+        snprintf(out->host, sizeof out->host, "%s", cJSON_IsString(host) ? host->valuestring : "");
+        out->spent = json_i64(o, "spent");
+        out->claimed = json_i64(o, "claimed");
+        out->free = json_i64(o, "free");
+        out->holders = (int)json_i64(o, "holders");
+        out->updated_ms = json_i64(o, "updated_at_ms");
+        fleet_hosts_parse(cJSON_GetObjectItemCaseSensitive(o, "hosts"), out);
+    }
+    cJSON_Delete(o);
+}
+
+enum ak_err ak_status_fleet_get(struct ak_ledger *l, const struct ak_budget_ref *ref,
+                                int64_t now_ms, struct ak_status_fleet *out)
+{
+    char key[FLEET_KEY_MAX];
+    memset(out, 0, sizeof *out);
+    if (!ref->fleet)
+        return AK_OK;
+    out->on = true;
+    enum ak_err rc = ak_ledger_fleet_get(l, ref, now_ms, &out->local);
+    if (rc != AK_OK)
+        return rc;
+    char *text = malloc(FLEET_META_MAX);
+    if (!text)
+        return AK_ERR_NOMEM;
+    snprintf(key, sizeof key, AK_META_FLEET_FMT, ref->scope == AK_SCOPE_AGENT ? "agent" : "shared",
+             ref->name);
+    if (ak_ledger_meta_get(l, key, text, FLEET_META_MAX) == AK_OK)
+        fleet_snapshot_parse(text, out);
+    free(text);
+    return AK_OK;
+}
+
 /* ---- gathering ---- */
 
 static enum ak_err flags_get(struct ak_ledger *l, const char *agent, struct ak_agent_flags *f)
@@ -81,8 +148,10 @@ static enum ak_err agent_fill(const struct ak_config *cfg, struct ak_ledger *l, 
     memset(row, 0, sizeof *row);
     row->name = agent;
     row->source = ak_policy_agent_budget(cfg, agent, &f, &row->budget);
-    struct ak_budget_ref ref = ak_policy_ref(AK_SCOPE_AGENT, agent, &row->budget, 0);
+    struct ak_budget_ref ref = ak_policy_ref_in(cfg, AK_SCOPE_AGENT, agent, &row->budget, 0);
     rc = ak_ledger_budget_get(l, &ref, now, &row->st);
+    if (rc == AK_OK)
+        rc = ak_status_fleet_get(l, &ref, now, &row->fleet);
     if (rc != AK_OK)
         return rc;
     row->percent = ak_status_percent(row->st.spent_micros, ref.limit_micros);
@@ -103,8 +172,10 @@ static enum ak_err shared_fill(const struct ak_config *cfg, struct ak_ledger *l,
     memset(row, 0, sizeof *row);
     row->sb = sb;
     row->source = ak_policy_shared_budget(cfg, l, sb, &row->budget);
-    struct ak_budget_ref ref = ak_policy_ref(AK_SCOPE_SHARED, sb->name, &row->budget, 0);
+    struct ak_budget_ref ref = ak_policy_ref_in(cfg, AK_SCOPE_SHARED, sb->name, &row->budget, 0);
     enum ak_err rc = ak_ledger_budget_get(l, &ref, now, &row->st);
+    if (rc == AK_OK)
+        rc = ak_status_fleet_get(l, &ref, now, &row->fleet);
     row->percent = ak_status_percent(row->st.spent_micros, ref.limit_micros);
     return rc;
 }
@@ -164,6 +235,46 @@ static void json_spend(cJSON *o, const struct ak_budget_state *st, const struct 
     cJSON_AddNumberToObject(o, "reserved_usd", usd(st->reserved_micros));
 }
 
+/* "scope", and for a fleet budget "fleet": this host's lease beside the fleet's figures. */
+static void json_fleet(cJSON *o, const struct ak_status_fleet *f, int64_t limit)
+{
+    cJSON_AddStringToObject(o, "scope", f->on ? "fleet" : "host");
+    if (!f->on)
+        return;
+    cJSON *j = cJSON_AddObjectToObject(o, "fleet");
+    if (!j)
+        return;
+    cJSON_AddNumberToObject(j, "host_spent_usd", usd(f->local.spent));
+    cJSON_AddNumberToObject(j, "host_leased_usd", usd(f->local.leased));
+    cJSON_AddNumberToObject(j, "limit_usd", usd(limit));
+    cJSON_AddBoolToObject(j, "redis_down", f->local.down);
+    if (!f->seen) {
+        cJSON_AddNullToObject(j, "spent_usd");
+        cJSON_AddNullToObject(j, "leased_usd");
+        cJSON_AddNullToObject(j, "hosts_holding");
+        return;
+    }
+    char ts[AK_PERIOD_KEY_LEN * 3];
+    ak_time_format(f->updated_ms, ts, sizeof ts);
+    cJSON_AddStringToObject(j, "host", f->host);
+    cJSON_AddNumberToObject(j, "spent_usd", usd(f->spent));
+    cJSON_AddNumberToObject(j, "leased_usd", usd(f->claimed));
+    cJSON_AddNumberToObject(j, "free_usd", usd(f->free));
+    cJSON_AddNumberToObject(j, "hosts_holding", f->holders);
+    cJSON_AddStringToObject(j, "updated_at", ts);
+    cJSON *hosts = cJSON_AddArrayToObject(j, "hosts");
+    for (size_t i = 0; hosts && i < f->n_hosts; i++) {
+        cJSON *h = cJSON_CreateObject();
+        if (!h)
+            break;
+        cJSON_AddStringToObject(h, "host", f->hosts[i].host);
+        cJSON_AddNumberToObject(h, "leased_usd", usd(f->hosts[i].lease));
+        cJSON_AddNumberToObject(h, "spent_usd", usd(f->hosts[i].spent));
+        cJSON_AddBoolToObject(h, "alive", f->hosts[i].alive);
+        cJSON_AddItemToArray(hosts, h);
+    }
+}
+
 static cJSON *agent_json(const struct ak_status_agent *r)
 {
     cJSON *o = cJSON_CreateObject();
@@ -177,6 +288,7 @@ static cJSON *agent_json(const struct ak_status_agent *r)
     else
         cJSON_AddNullToObject(o, "reason");
     cJSON_AddStringToObject(o, "budget_source", ak_budget_source_name(r->source));
+    json_fleet(o, &r->fleet, r->budget.limit_micros);
     return o;
 }
 
@@ -195,6 +307,7 @@ static cJSON *shared_json(const struct ak_status_shared *r)
         cJSON_AddItemToArray(agents, cJSON_CreateString(r->sb->agents[i]));
     cJSON_AddItemToObject(o, "agents", agents);
     cJSON_AddStringToObject(o, "budget_source", ak_budget_source_name(r->source));
+    json_fleet(o, &r->fleet, r->budget.limit_micros);
     return o;
 }
 

@@ -13,6 +13,28 @@
 
 #define AK_STATUS_REASON (AK_REASON_LEN + 32)
 
+/* A fleet-scoped budget: this host's lease (ledger) and the fleet's last figures as the
+ * collector saw them in Redis (ledger meta "fleet:<agent|shared>:<name>"; the tools never talk
+ * to Redis). */
+#define AK_STATUS_FLEET_HOSTS 64
+#define AK_STATUS_HOST_LEN 128
+struct ak_status_fleet_host {
+    char host[AK_STATUS_HOST_LEN];
+    int64_t lease, spent;
+    bool alive;
+};
+struct ak_status_fleet {
+    bool on;                      /* the budget has scope: fleet */
+    struct ak_fleet_local local;  /* this host's record */
+    bool seen;                    /* the collector has synced it with Redis */
+    char host[AK_STATUS_HOST_LEN];/* this host's name in Redis */
+    int64_t spent, claimed, free; /* the fleet's: committed, leased (or spent), unleased */
+    int holders;                  /* hosts holding an unspent lease */
+    int64_t updated_ms;
+    struct ak_status_fleet_host hosts[AK_STATUS_FLEET_HOSTS];
+    size_t n_hosts;
+};
+
 struct ak_status_agent {
     const char *name;             /* points into ak_status.names */
     struct ak_budget budget;      /* in force */
@@ -21,6 +43,7 @@ struct ak_status_agent {
     bool suspended;
     char reason[AK_STATUS_REASON];
     double percent;               /* < 0: no limit */
+    struct ak_status_fleet fleet;
 };
 
 struct ak_status_shared {
@@ -29,6 +52,7 @@ struct ak_status_shared {
     enum ak_budget_source source;
     struct ak_budget_state st;
     double percent;
+    struct ak_status_fleet fleet;
 };
 
 struct ak_status {
@@ -47,6 +71,9 @@ enum ak_err ak_status_gather(const struct ak_config *cfg, struct ak_ledger *l, i
 /* The JSON of `akctl status --json`; NULL on OOM. */
 cJSON *ak_status_json(const struct ak_status *s, const char *state_dir);
 void ak_status_free(struct ak_status *s);
+/* The fleet side of one budget (fleet.on false for a host budget). */
+enum ak_err ak_status_fleet_get(struct ak_ledger *l, const struct ak_budget_ref *ref,
+                                int64_t now_ms, struct ak_status_fleet *out);
 /* spent as a percentage of limit; -1 when limit < 0 (none). */
 double ak_status_percent(int64_t spent, int64_t limit);
 

@@ -109,13 +109,14 @@ static enum ak_err dec_inflate(struct ak_decoder *d, const unsigned char *in, si
         d->z.avail_out = DEC_WINDOW;
         int rc = inflate(&d->z, Z_NO_FLUSH);
         size_t produced = DEC_WINDOW - d->z.avail_out;
-        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
-            return AK_ERR_PARSE;
-        if (produced) {
+        if (produced) {                /* before a verdict: what decoded before a bad byte is
+                                          the same however the input was split */
             enum ak_err err = sink(ud, d->win, produced);
             if (err != AK_OK)
                 return err;
         }
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+            return AK_ERR_PARSE;
         if (rc == Z_STREAM_END) {
             /* gzip may have several members; anything after a deflate stream is ignored */
             if (d->enc == AK_ENC_GZIP && d->z.avail_in > 0) {
@@ -168,13 +169,13 @@ static enum ak_err dec_brotli(struct ak_decoder *d, const unsigned char *in, siz
         BrotliDecoderResult r = BrotliDecoderDecompressStream(d->br, &avail_in, &next_in,
                                                               &avail_out, &next_out, NULL);
         size_t produced = DEC_WINDOW - avail_out;
-        if (r == BROTLI_DECODER_RESULT_ERROR)
-            return AK_ERR_PARSE;
         if (produced) {
             enum ak_err err = sink(ud, d->win, produced);
             if (err != AK_OK)
                 return err;
         }
+        if (r == BROTLI_DECODER_RESULT_ERROR)
+            return AK_ERR_PARSE;
         if (r == BROTLI_DECODER_RESULT_SUCCESS)
             d->finished = true;
         else if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT)
@@ -190,13 +191,13 @@ static enum ak_err dec_zstd(struct ak_decoder *d, const unsigned char *in, size_
     for (;;) {
         ZSTD_outBuffer ob = { d->win, DEC_WINDOW, 0 };
         size_t r = ZSTD_decompressStream(d->zs, &ob, &ib);
-        if (ZSTD_isError(r))
-            return AK_ERR_PARSE;
         if (ob.pos) {
             enum ak_err err = sink(ud, d->win, ob.pos);
             if (err != AK_OK)
                 return err;
         }
+        if (ZSTD_isError(r))
+            return AK_ERR_PARSE;
         d->finished = (r == 0);    /* a frame ended; another may follow */
         if (ib.pos == ib.size && ob.pos < ob.size)
             break;

@@ -51,6 +51,7 @@ struct ak_econn {
     bool head_sent;               /* an Expect: 100-continue head went out ahead of its body */
     bool passing;                 /* the current request passes through (not held) */
     size_t partial_send;          /* a SEND of only the first bytes of `held` is in flight */
+    bool keep_held;               /* a SEND of `out` is in flight; `held` is the next request */
     int64_t next_cut_check_ms;    /* suspend --now is looked for at most every CUT_CHECK_MS */
     struct exchange x;
 };
@@ -66,7 +67,7 @@ static struct ak_econn *econn_alloc(const char *host, int provider)
     if (!c)
         return NULL;
     c->who = &eng.self;
-    snprintf(c->host, sizeof c->host, "%s", host);
+    ak_str_copy(c->host, sizeof c->host, host);
     c->prov = (enum ak_provider)provider;
     c->rq = ak_reqparser_new(c->prov, max_body());
     if (!c->rq) {
@@ -119,15 +120,25 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
     const struct ak_xresp *r = ak_respparser_result(x->rs);
     enum ak_decision dec = x->decision;
     char reason[AK_EV_REASON];
-    snprintf(reason, sizeof reason, "%s", x->reason);
+    ak_str_copy(reason, sizeof reason, x->reason);
     if ((r->unparseable || how == FIN_ERROR) && !r->have_usage) {
-        dec = AK_DEC_UNMETERED;
-        snprintf(reason, sizeof reason, "%s", r->reason[0] ? r->reason : "reply not understood");
+        dec = AK_DEC_UNMETERED;   /* why the call was not checked, if it was not, comes first */
+        const char *why = r->reason[0] ? r->reason : "reply not understood";
+        size_t k = strnlen(x->reason, sizeof reason / 2);
+        memcpy(reason, x->reason, k);
+        memcpy(reason + k, "; ", k ? 2 : 0);
+        k += k ? 2 : 0;
+        size_t w = strnlen(why, sizeof reason - k - 1);
+        memcpy(reason + k, why, w);
+        reason[k + w] = '\0';
     } else if (!complete && r->status == 0) {
         dec = AK_DEC_UNMETERED;   /* not even a status line: what was spent is unknown */
-        snprintf(reason, sizeof reason, "the connection ended before a reply");
+        ak_str_copy(reason, sizeof reason, "the connection ended before a reply");
+    } else if (!complete && !r->head_done) {
+        dec = AK_DEC_UNMETERED;   /* the head was cut (the client gave up on it, e.g.) */
+        ak_str_copy(reason, sizeof reason, "the connection ended inside the reply's head");
     } else if (!complete && !r->have_usage && !reason[0]) {
-        snprintf(reason, sizeof reason, "%s", x->req.stream ? "stream ended early" : "reply ended early");
+        ak_str_copy(reason, sizeof reason, x->req.stream ? "stream ended early" : "reply ended early");
     }
     struct meter_call m = {
         .who = c->who, .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
@@ -271,20 +282,26 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     ak_reqparser_reset(c->rq);
 }
 
-/* A request to an LLM operation whose body is over the cap goes out unchecked (holding it
- * would hold the agent's memory hostage); its reply is still metered, recorded as unmetered
- * with the reason, and its cost counted against the agent's budgets. */
+/* A request to an LLM operation that cannot be checked goes out unchecked: a body over the
+ * cap (holding it would hold the agent's memory hostage), a body cJSON refuses (a lone
+ * \ud800, which Python's json.dumps writes), an unknown Content-Encoding, an over-long target.
+ * Its reply is still metered, recorded as unmetered with the reason, and its cost counted
+ * against the agent's budgets: never silent. */
 static void exchange_unchecked(struct ak_econn *c)
 {
     const struct ak_xreq *rq = ak_reqparser_request(c->rq);
     const char *why = ak_reqparser_reason(c->rq);
-    if (!rq->operation || strcmp(why, "body over cap") != 0)
+    if (rq->operation == AK_OP_NONE)
         return;                   /* not an LLM call (a GET, another path) */
     if (c->x.active)
         exchange_finish(c, FIN_EARLY);
     char reason[AK_EV_REASON];
-    snprintf(reason, sizeof reason, "request body over the %zu-byte cap (limits.max_body_bytes): "
-             "not checked against budgets", max_body());
+    if (strcmp(why, "body over cap") == 0)
+        snprintf(reason, sizeof reason, "request body over the %zu-byte cap "
+                 "(limits.max_body_bytes): not checked against budgets", max_body());
+    else
+        snprintf(reason, sizeof reason, "request not checked against budgets: %s", why);
+    ak_info("a call to %s goes out unchecked: %s", c->host, reason);
     struct enforce_result er;
     enforce_unchecked(c->who, reason, &er);
     struct exchange *x = &c->x;
@@ -334,6 +351,69 @@ static void send_expect_head(struct ak_econn *c, struct ak_wr_result *res)
     res->out_len = head;
 }
 
+/* More requests came in the same write as a complete one (pipelining). They go out right
+ * behind it, never dropped (a rewritten first request used to lose them), and the connection
+ * passes through from here, since replies would no longer pair with requests; a pipelined
+ * LLM call (or one whose head is not complete) is recorded as unmetered with that reason. */
+static void pipelined(struct ak_econn *c, const unsigned char *tail, size_t n,
+                      struct ak_wr_result *res)
+{
+    ak_warn("pipelined requests to %s: the connection passes through from here, unmetered", c->host);
+    c->passthrough = true;
+    if (res->action == AK_WR_SEND && res->out == c->out.data) {
+        if (ak_buf_append(&c->out, tail, n, 0) != AK_OK) {
+            engine_internal_error("out of memory keeping a pipelined request");
+            res->action = AK_WR_KILL;
+            return;
+        }
+        res->out = c->out.data;
+        res->out_len = c->out.len;
+    }
+    struct ak_reqparser *p = ak_reqparser_new(c->prov, max_body());
+    size_t used = 0;
+    enum ak_req_state st = p ? ak_reqparser_feed(p, tail, n, &used) : AK_REQ_ERROR;
+    const struct ak_xreq *rq = p ? ak_reqparser_request(p) : NULL;
+    if (rq && (rq->operation != AK_OP_NONE || (st == AK_REQ_MORE && !rq->method[0]))) {
+        struct meter_call m = {
+            .host = c->host, .provider = c->prov, .req = rq, .t0_ms = ak_now_ms(),
+            .decision = AK_DEC_UNMETERED, .complete = true,
+            .reason = "pipelined behind another request on one connection: passed unmetered",
+        };
+        meter_record(&m);
+    }
+    ak_reqparser_free(p);
+}
+
+/* A request that passes (a GET) ended inside this write and the next one began: the passed
+ * bytes go out, the next request's first bytes are held and parsed as the start of a request
+ * (before, they were sent unparsed and the parser, out of step, gave up on the connection).
+ * When the next request is also complete in this write, it is pipelining. */
+static void pass_then_hold(struct ak_econn *c, const unsigned char *buf, size_t len,
+                           size_t consumed, struct ak_wr_result *res)
+{
+    const unsigned char *tail = buf + consumed;
+    size_t n = len - consumed, used = 0;
+    ak_buf_reset(&c->out);
+    if (ak_buf_append(&c->out, c->held.data, c->held.len, 0) != AK_OK ||
+        ak_buf_append(&c->out, buf, consumed, 0) != AK_OK) {
+        engine_internal_error("out of memory passing a request");
+        res->action = AK_WR_KILL;
+        return;
+    }
+    ak_buf_reset(&c->held);
+    res->action = AK_WR_SEND;
+    enum ak_req_state st = ak_reqparser_feed(c->rq, tail, n, &used);
+    if (st == AK_REQ_MORE && ak_buf_append(&c->held, tail, n, 0) == AK_OK) {
+        c->keep_held = true;
+        res->out = c->out.data;
+        res->out_len = c->out.len;
+        return;
+    }
+    ak_reqparser_reset(c->rq);
+    res->out = c->out.data;
+    pipelined(c, tail, n, res);
+}
+
 void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_wr_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -359,6 +439,10 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         }
         if (ak_reqparser_ended(c->rq))
             c->passing = false;
+        if (ak_reqparser_ended(c->rq) && consumed < len) {
+            pass_then_hold(c, buf, len, consumed, res);
+            return;
+        }
         release_held(c, buf, len, res);
         return;
     case AK_REQ_ERROR:
@@ -386,15 +470,18 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         res->action = AK_WR_KILL;
         return;
     }
-    if (consumed < len) {
-        ak_info("pipelined requests to %s: the connection passes through from here", c->host);
-        c->passthrough = true;
-    }
     request_done(c, res);
+    if (consumed < len)
+        pipelined(c, buf + consumed, len - consumed, res);
 }
 
 void econn_on_sent(struct ak_econn *c)
 {
+    if (c->keep_held) {
+        c->keep_held = false;
+        ak_buf_reset(&c->out);
+        return;
+    }
     if (c->partial_send) {
         ak_buf_consume(&c->held, c->partial_send);   /* the head is out; the body stays held */
         c->partial_send = 0;

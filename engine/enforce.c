@@ -13,11 +13,13 @@
  * call goes out. After each commit, spend velocity and error storms may suspend the agent.
  */
 #include "engine/engine.h"
+#include "core/notify.h"
 #include "core/policy.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 
 static const struct ak_agent_cfg *agent_cfg(const char *agent)
@@ -186,6 +188,84 @@ static void mark_exhausted(struct ak_ledger *l, const struct ak_budget_ref *b,
         ak_ledger_meta_put(l, key, "1");
 }
 
+/* ---- fleet budgets: waiting for a top-up ----
+ * A fleet budget refuses when this host's lease is short. When the fleet had room at the last
+ * sync, the call asks the collector for a top-up (the want in the ledger, then a poke) and
+ * tries again every FLEET_RETRY_MS until it fits or fleet.lease.wait_ms has passed: a call is
+ * refused only when the fleet as a whole cannot cover it, and never waits longer than that. */
+#define FLEET_RETRY_MS 2
+#define FLEET_REPOKE_MS 20
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * AK_MS_PER_S + ts.tv_nsec / AK_NS_PER_MS;
+}
+
+static void poke_collector(void)
+{
+    if (eng.cfg->collector_socket && eng.cfg->collector_socket[0])
+        ak_notify_collector_at(eng.cfg->collector_socket);
+    else
+        ak_notify_collector(eng.state_dir);
+}
+
+static bool lease_short(enum ak_err e, const struct ak_reserve_result *rr)
+{
+    return e == AK_ERR_LIMIT && rr->failed >= 0 && rr->failed_on_lease && rr->lease_may_grow;
+}
+
+static enum ak_err reserve_wait_lease(struct ak_ledger *l, struct ak_reserve *r,
+                                      struct ak_reserve_result *rr, enum ak_err e)
+{
+    int64_t start = mono_ms(), last_poke = 0, asked = 0;
+    struct timespec nap = { .tv_sec = 0, .tv_nsec = FLEET_RETRY_MS * AK_NS_PER_MS };
+    while (lease_short(e, rr) && mono_ms() - start < eng.cfg->fleet.wait_ms) {
+        int64_t now = mono_ms();
+        if (rr->lease_target > asked &&
+            ak_ledger_fleet_want(l, &r->budgets[rr->failed], r->now_ms, rr->lease_target) == AK_OK)
+            asked = rr->lease_target;
+        if (!last_poke || now - last_poke >= FLEET_REPOKE_MS) {
+            poke_collector();
+            last_poke = now;
+        }
+        nanosleep(&nap, NULL);
+        e = ak_ledger_reserve(l, r, rr);
+    }
+    if (e == AK_ERR_LIMIT && rr->failed_on_lease) {   /* decide: a lease never synced = down */
+        r->fleet_final = true;
+        e = ak_ledger_reserve(l, r, rr);
+    }
+    return e;
+}
+
+static void fleet_flag(const struct ak_budget_ref *b, struct enforce_result *out)
+{
+    verdict(out, AK_DEC_ALLOWED,
+            "fleet budget %s '%s' not enforced across hosts: Redis cannot be reached and this "
+            "host's lease is spent (fleet.on_fleet_error: open)",
+            b->scope == AK_SCOPE_AGENT ? "of agent" : "shared", b->name);
+}
+
+static void lease_refusal(const char *agent, const struct ak_budget_ref *b,
+                          const struct ak_reserve_result *rr, int64_t amount,
+                          struct enforce_result *out)
+{
+    char lim[32], lease[32], want[32];
+    ak_usd_format(b->limit_micros, lim, sizeof lim);
+    ak_usd_format(rr->leased_micros, lease, sizeof lease);
+    ak_usd_format(amount, want, sizeof want);
+    verdict(out, AK_DEC_BLOCKED_BUDGET,
+            "%s fleet budget '%s' (%s across hosts) cannot cover a call of agent '%s' up to %s: "
+            "this host's lease %s is spent and %s",
+            ak_period_type_name(b->type), b->name, lim, agent, want, lease,
+            rr->lease_may_grow ? "no top-up came in time"
+            : rr->fleet_free_micros >= rr->lease_target - rr->leased_micros
+                ? "the fleet cannot be reached (fleet.on_fleet_error: hold)"
+                : "the fleet has too little left to lease");
+}
+
 static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
                     const struct enforce_call *call, int64_t now, struct enforce_result *out)
 {
@@ -202,8 +282,14 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
         if (ak_ledger_reclaim_dead(l, &reclaimed) == AK_OK && reclaimed > 0)
             e = ak_ledger_reserve(l, &r, &rr);
     }
+    if (e == AK_ERR_LIMIT && rr.failed_on_lease)
+        e = reserve_wait_lease(l, &r, &rr, e);
     if (e == AK_OK) {
         out->res_id = rr.res_id;
+        if (rr.fleet_open > 0 && (size_t)rr.fleet_open <= n)
+            fleet_flag(&budgets[rr.fleet_open - 1], out);
+    } else if (e == AK_ERR_LIMIT && rr.failed_on_lease && (size_t)rr.failed < n) {
+        lease_refusal(call->who->agent, &budgets[rr.failed], &rr, r.amount_micros, out);
     } else if (e == AK_ERR_LIMIT && rr.failed >= 0 && (size_t)rr.failed < n) {
         budget_refusal(call->who->agent, &budgets[rr.failed], &rr, r.amount_micros, out);
         if (!rr.failed_on_calls)
@@ -211,8 +297,11 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
     } else if (eng.cfg->on_error == AK_ON_ERROR_CLOSED) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "the budget check failed (%s) and on_error is closed",
                 ak_strerror(e));
-    } else {
+    } else if (e != AK_ERR_BUSY) {
         ak_warn("budget check failed (%s); the call goes out (on_error: open)", ak_strerror(e));
+    } else if (!atomic_exchange(&eng.ledger_busy_said, true)) {
+        ak_warn("the ledger's write lock is held by another process: calls go out unreserved "
+                "(on_error: open) and are recorded when it is free again (said once per stall)");
     }
 }
 

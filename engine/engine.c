@@ -16,6 +16,8 @@
 
 #include "engine/econn.h"
 
+#define ENGINE_EXIT_DRAIN_MS 500       /* longest an exiting process waits for a held ledger */
+
 struct engine eng = { .lock = PTHREAD_MUTEX_INITIALIZER, .prices_once = PTHREAD_ONCE_INIT,
                       .identity_once = PTHREAD_ONCE_INIT };
 
@@ -48,6 +50,7 @@ static int engine_load_config(void)
 static int engine_init(void)
 {
     ak_log_init();
+    ak_time_pin_env();
     if (engine_load_config() != 0)
         return -1;
     if (eng.cfg->mode == AK_MODE_OFF) {
@@ -98,6 +101,8 @@ struct ak_ledger *engine_ledger(void)
     pthread_mutex_lock(&eng.lock);
     if (!eng.ledger && !eng.ledger_failed) {
         enum ak_err e = ak_ledger_open(eng.state_dir, &eng.ledger);
+        if (e == AK_OK && ak_ledger_set_wait_ms(eng.ledger, eng.cfg->ledger_wait_ms) != AK_OK)
+            ak_warn("ledger: no bound on the wait for its lock (cannot start its writer)");
         if (e != AK_OK) {
             eng.ledger_failed = true;
             ak_error("cannot open the ledger in %s: %s; calls are %s", eng.state_dir,
@@ -116,6 +121,14 @@ static int engine_classify(const char *host, int port)
     if (!eng.cfg)
         return 0;
     return (int)ak_config_host_provider(eng.cfg, host, port);
+}
+
+/* At exit: writes queued behind a held ledger get a last, bounded chance (the handle is not
+ * closed: other threads may still be using it). */
+__attribute__((destructor)) static void engine_fini(void)
+{
+    if (eng.ledger && eng.self.pid == (int)getpid())
+        ak_ledger_drain(eng.ledger, ENGINE_EXIT_DRAIN_MS);
 }
 
 /* In a forked child: the parent's LMDB handle must not be used; a new one opens on demand. */

@@ -45,6 +45,7 @@ struct engine {
     struct eng_who self;          /* this process (the in-process plane's callers) */
     _Atomic unsigned long internal_errors; /* "cannot happen" paths taken */
     _Atomic int64_t last_poke_ms;  /* the collector is poked at most every POKE_INTERVAL_MS */
+    _Atomic bool ledger_busy_said; /* "the ledger is held" logged, until a commit goes through */
 };
 
 extern struct engine eng;

@@ -85,7 +85,8 @@ const unsigned char *ak_reqparser_body(const struct ak_reqparser *p, size_t *len
 void ak_reqparser_reset(struct ak_reqparser *p);
 
 struct ak_xresp {
-    int status;                   /* final status (1xx skipped) */
+    int status;                   /* final status (1xx skipped), known from its status line */
+    bool head_done;               /* the final head was read to its end */
     char model[AK_X_MODEL];       /* as answered; "" if none */
     struct ak_usage usage;        /* normalised, see core/event.h */
     bool have_usage;              /* the provider reported usage */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/notify.h"
 
 /* A burst of calls pokes the collector once per interval: a poke is a system call (about 3 us
@@ -62,21 +63,21 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     int64_t now = ak_now_ms();
     ev->ts_ms = m->t0_ms;
     ev->duration_ms = now - m->t0_ms;
-    snprintf(ev->agent, sizeof ev->agent, "%s", m->who->agent);
-    snprintf(ev->customer, sizeof ev->customer, "%s", m->req->customer);
+    ak_str_copy(ev->agent, sizeof ev->agent, m->who->agent);
+    ak_str_copy(ev->customer, sizeof ev->customer, m->req->customer);
     ev->provider = m->provider;
-    snprintf(ev->host, sizeof ev->host, "%s", m->host);
-    snprintf(ev->operation, sizeof ev->operation, "%s", ak_operation_name(m->req->operation));
+    ak_str_copy(ev->host, sizeof ev->host, m->host);
+    ak_str_copy(ev->operation, sizeof ev->operation, ak_operation_name(m->req->operation));
     const char *model = (m->resp && m->resp->model[0]) ? m->resp->model : m->req->model;
-    snprintf(ev->model, sizeof ev->model, "%s", model);
+    ak_str_copy(ev->model, sizeof ev->model, model);
     ev->stream = m->req->stream;
     ev->status = m->resp ? m->resp->status : m->status < 0 ? 0 : m->status ? m->status : 429;
     ev->decision = m->decision;
-    snprintf(ev->reason, sizeof ev->reason, "%s", m->reason ? m->reason : "");
+    ak_str_copy(ev->reason, sizeof ev->reason, m->reason ? m->reason : "");
     ev->pid = m->who->pid;
-    snprintf(ev->exe, sizeof ev->exe, "%s", m->who->exe);
+    ak_str_copy(ev->exe, sizeof ev->exe, m->who->exe);
     ev->plane = m->who->plane;
-    snprintf(ev->key_fp, sizeof ev->key_fp, "%s", m->req->key_fp);
+    ak_str_copy(ev->key_fp, sizeof ev->key_fp, m->req->key_fp);
     ev->prompt = (char *)m->prompt;
 }
 
@@ -133,7 +134,12 @@ void meter_record(const struct meter_call *m)
     };
     uint64_t seq = 0;
     enum ak_err e = ak_ledger_commit(l, &c, &seq);
-    if (e != AK_OK)
+    if (e == AK_OK)
+        atomic_store(&eng.ledger_busy_said, false);
+    if (e == AK_ERR_BUSY && !atomic_exchange(&eng.ledger_busy_said, true))
+        ak_warn("the ledger's write lock is held by another process: calls are recorded when "
+                "it is free again (said once per stall)");
+    else if (e != AK_OK && e != AK_ERR_BUSY)
         ak_error("cannot record a call to %s in the ledger: %s", m->host, ak_strerror(e));
     free(json);
     if (e == AK_OK && spent)

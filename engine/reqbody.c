@@ -63,7 +63,7 @@ static int64_t rb_int(const cJSON *obj, const char *key)
 static void rb_copy_string(const cJSON *v, char *out, size_t outlen)
 {
     if (cJSON_IsString(v) && v->valuestring[0])
-        snprintf(out, outlen, "%s", v->valuestring);
+        ak_str_copy(out, outlen, v->valuestring);
 }
 
 static void rb_limits(const cJSON *root, struct ak_xreq *req)
@@ -116,33 +116,4 @@ bool ak_reqbody_describe(const unsigned char *body, size_t len, struct ak_xreq *
 out:
     cJSON_Delete(root);
     return ok;
-}
-
-char *ak_reqbody_add_include_usage(const unsigned char *body, size_t len, size_t *outlen)
-{
-    char *out = NULL;
-    cJSON *root = cJSON_ParseWithLength((const char *)body, len);
-    if (!cJSON_IsObject(root))
-        goto out;
-    cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    if (!cJSON_IsObject(so)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "stream_options");
-        so = cJSON_AddObjectToObject(root, "stream_options");
-        if (!so)
-            goto out;
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
-    if (!cJSON_AddTrueToObject(so, "include_usage"))
-        goto out;
-    char *printed = cJSON_PrintUnformatted(root);
-    if (!printed)
-        goto out;
-    *outlen = strlen(printed);
-    out = malloc(*outlen + 1);
-    if (out)
-        memcpy(out, printed, *outlen + 1);
-    cJSON_free(printed);
-out:
-    cJSON_Delete(root);
-    return out;
 }

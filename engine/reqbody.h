@@ -12,8 +12,9 @@
  * is not a JSON object. */
 bool ak_reqbody_describe(const unsigned char *body, size_t len, struct ak_xreq *req);
 
-/* The same body with "stream_options":{"include_usage":true} (other stream_options keys
- * kept), serialised compactly. malloc'd (free with free()), NULL when not a JSON object. */
+/* The same body with "stream_options":{"include_usage":true}, spliced into the client's bytes
+ * (every other byte kept; engine/jsplice.c). malloc'd (free with free()), NULL when the body
+ * cannot be read with certainty (not one object, escaped keys, a member named twice). */
 char *ak_reqbody_add_include_usage(const unsigned char *body, size_t len, size_t *outlen);
 
 #endif

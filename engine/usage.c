@@ -6,8 +6,12 @@
 
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define USAGE_MAX_TOKENS 1e15        /* larger counts are junk, ignored */
+#define USAGE_SIMD_BYTES 16          /* one SSE2 compare */
 
 /* A non-negative integer member, or -1 when absent or not a sane number. */
 static int64_t usage_num(const cJSON *obj, const char *key)
@@ -131,7 +135,7 @@ static void usage_model(const cJSON *root, struct ak_xresp *r)
     if (!cJSON_IsString(m))
         m = cJSON_GetObjectItemCaseSensitive(root, "modelVersion");
     if (cJSON_IsString(m) && m->valuestring[0])
-        snprintf(r->model, sizeof r->model, "%s", m->valuestring);
+        ak_str_copy(r->model, sizeof r->model, m->valuestring);
 }
 
 static void usage_error(const cJSON *root, struct ak_xresp *r)
@@ -193,15 +197,19 @@ void ak_usage_apply(enum ak_operation operation, enum ak_provider provider, cons
     r->have_usage = true;
 }
 
+/* White space as cJSON reads it (every byte up to ' ', form feed included): the byte tests,
+ * the sparse and the full parse must agree on every body (tests/fuzz/fuzz_usage.c). */
+#define USAGE_WS_MAX ' '
+
 /* After a quoted key at p[i..]: skips blanks, ':' and blanks; index of the value or n. */
 static size_t usage_value_at(const unsigned char *p, size_t n, size_t i)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     if (i >= n || p[i] != ':')
         return n;
     i++;
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     return i;
 }
@@ -216,42 +224,6 @@ static size_t usage_key_rest(const unsigned char *p, size_t n)
             return l;
     }
     return 0;
-}
-
-/* Does a member named key (quoted, e.g. "\"usage\"") start a value whose first byte is
- * in `starts`? */
-static bool usage_has_member(const unsigned char *p, size_t n, const char *key,
-                             const char *starts)
-{
-    size_t klen = strlen(key), off = 0;
-    while (off < n) {
-        const unsigned char *hit = memmem(p + off, n - off, key, klen);
-        if (!hit)
-            return false;
-        size_t k = (size_t)(hit - p) + klen;
-        k += usage_key_rest(p + k, n - k);
-        size_t v = usage_value_at(p, n, k);
-        if (v < n && strchr(starts, p[v]))
-            return true;
-        off = (size_t)(hit - p) + klen;
-    }
-    return false;
-}
-
-#define USAGE_LIT(s) (s), (sizeof(s) - 1)
-
-bool ak_usage_worth_parsing(const unsigned char *p, size_t n, bool need_model)
-{
-    if (!p || !n)
-        return false;
-    /* "usage": null rides on every OpenAI chunk once include_usage is on: objects only.
-     * One search for the prefix serves "usage" and "usageMetadata". */
-    if (usage_has_member(p, n, "\"usage", "{"))
-        return true;
-    /* an "error" member, or "type":"error" (Anthropic, Responses) */
-    if (memmem(p, n, USAGE_LIT("\"error\"")))
-        return true;
-    return need_model && memmem(p, n, USAGE_LIT("\"model"));
 }
 
 /* Length of the JSON string body starting at p[i] (just after its opening quote). */
@@ -279,39 +251,128 @@ static const char *usage_text_key(enum ak_operation operation, enum ak_provider 
     return "\"content\"";
 }
 
-int64_t ak_usage_text_bytes(enum ak_operation operation, enum ak_provider provider,
-                            const unsigned char *p, size_t n)
+/* Bit j set when p[base + j] is a '"' followed by 'u', 'e', 'm' or text0 (the first letters
+ * of usage, error, model and the operation's text key: a possible key of ours). 16 bytes at a
+ * time where SSE2 exists (every x86-64): the scan costs a few instructions per 16 bytes and a
+ * little per candidate, where a memmem per key cost more in set-up than in reading. The byte
+ * after the 16 is read only when it is inside the payload. */
+static inline __attribute__((always_inline)) unsigned
+usage_key_mask(const unsigned char *p, size_t n, size_t base, unsigned char text0)
 {
-    const char *key = usage_text_key(operation, provider);
-    size_t klen = strlen(key), off = 0;
-    int64_t total = 0;
-    if (!p)
+    unsigned m = 0;
+#ifdef __SSE2__
+    if (base + USAGE_SIMD_BYTES + 1 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + base));
+        __m128i nx = _mm_loadu_si128((const __m128i *)(const void *)(p + base + 1));
+        __m128i want = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(nx, _mm_set1_epi8('u')), _mm_cmpeq_epi8(nx, _mm_set1_epi8('e'))),
+            _mm_or_si128(_mm_cmpeq_epi8(nx, _mm_set1_epi8('m')),
+                         _mm_cmpeq_epi8(nx, _mm_set1_epi8((char)text0))));
+        return (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), want));
+    }
+#endif
+    for (size_t j = 0; j < USAGE_SIMD_BYTES && base + j + 1 < n; j++) {
+        unsigned char c = p[base + j + 1];
+        if (p[base + j] == '"' && (c == 'u' || c == 'e' || c == 'm' || c == text0))
+            m |= 1u << j;
+    }
+    return m;
+}
+
+/* Does p[i..] start with lit (a short key: compared in line, not through memcmp)? */
+static inline bool usage_at(const unsigned char *p, size_t n, size_t i, const char *lit, size_t len)
+{
+    if (n - i < len)
+        return false;
+    for (size_t j = 0; j < len; j++)
+        if (p[i + j] != (unsigned char)lit[j])
+            return false;
+    return true;
+}
+
+#define USAGE_LIT(s) (s), (sizeof(s) - 1)
+
+struct usage_scan {
+    const char *tkey;             /* the text key, after its opening quote */
+    size_t tlen;
+    bool need_model, worth;
+    int64_t text;
+};
+
+/* The quote at p[i] looked at as a possible key; returns where to go on from when it skipped
+ * a text string (its closing quote), else 0. */
+static size_t usage_scan_quote(struct usage_scan *s, const unsigned char *p, size_t n, size_t i)
+{
+    size_t k = i + 1;
+    if (k >= n)
         return 0;
-    while (off < n) {
-        const unsigned char *hit = memmem(p + off, n - off, key, klen);
-        if (!hit)
-            break;
-        size_t v = usage_value_at(p, n, (size_t)(hit - p) + klen);
-        off = (size_t)(hit - p) + klen;
-        if (v < n && p[v] == '"') {
-            size_t end;
-            total += (int64_t)usage_string_len(p, n, v + 1, &end);
-            off = end;
+    unsigned char c = p[k];
+    if (c == 'u' && !s->worth && usage_at(p, n, k, USAGE_LIT("usage"))) {
+        size_t r = k + sizeof "usage" - 1;
+        r += usage_key_rest(p + r, n - r);
+        size_t v = usage_value_at(p, n, r);
+        s->worth = v < n && p[v] == '{';
+    } else if (c == 'e' && usage_at(p, n, k, USAGE_LIT("error\""))) {
+        s->worth = true;
+    } else if (c == 'm' && s->need_model && usage_at(p, n, k, USAGE_LIT("model"))) {
+        s->worth = true;
+    }
+    if (c != (unsigned char)s->tkey[0] || !usage_at(p, n, k, s->tkey, s->tlen))
+        return 0;
+    size_t v = usage_value_at(p, n, k + s->tlen);
+    if (v >= n || p[v] != '"')
+        return 0;
+    size_t end;
+    s->text += (int64_t)usage_string_len(p, n, v + 1, &end);
+    return end;
+}
+
+/* Every quote of the payload is looked at as a possible key (as a byte search would):
+ *  - "usage" or "usageMetadata" followed by an object ("usage": null rides on every OpenAI
+ *    chunk once include_usage is on: objects only), "error" (a member, or "type":"error"),
+ *    "model (when need_model) make the payload worth a parse;
+ *  - the text key's string values are counted (escapes as one byte) and skipped. */
+bool ak_usage_scan(enum ak_operation operation, enum ak_provider provider,
+                   const unsigned char *p, size_t n, bool need_model, int64_t *text_bytes)
+{
+    struct usage_scan s = { .tkey = usage_text_key(operation, provider) + 1,
+                            .need_model = need_model };
+    s.tlen = strlen(s.tkey);
+    const unsigned char firsts = (unsigned char)s.tkey[0];
+    size_t base = 0;
+    unsigned m = p && n ? usage_key_mask(p, n, base, firsts) : 0;
+    while (p && base < n) {
+        if (!m) {
+            base += USAGE_SIMD_BYTES;
+            m = base < n ? usage_key_mask(p, n, base, firsts) : 0;
+            continue;
+        }
+        size_t i = base + (size_t)__builtin_ctz(m);
+        m &= m - 1;
+        size_t resume = usage_scan_quote(&s, p, n, i);
+        if (resume > i) {
+            base = resume;            /* the string's closing quote is looked at again */
+            m = base < n ? usage_key_mask(p, n, base, firsts) : 0;
         }
     }
-    return total;
+    if (text_bytes)
+        *text_bytes = s.text;
+    return s.worth;
 }
 
 /* ---- the sparse parse of a reply body ---- */
 
-static const char *const sparse_keys[] = {
-    "model", "modelVersion", "usage", "usageMetadata", "type", "error", "message", "response",
+#define SPARSE_KEY(s) { s, sizeof s - 1 }
+static const struct { const char *name; size_t len; } sparse_keys[] = {
+    SPARSE_KEY("model"), SPARSE_KEY("modelVersion"), SPARSE_KEY("usage"),
+    SPARSE_KEY("usageMetadata"), SPARSE_KEY("type"), SPARSE_KEY("error"), SPARSE_KEY("message"),
+    SPARSE_KEY("response"),
 };
 
 static bool sparse_wanted(const unsigned char *k, size_t n)
 {
     for (size_t i = 0; i < AK_ARRAY_LEN(sparse_keys); i++)
-        if (strlen(sparse_keys[i]) == n && memcmp(sparse_keys[i], k, n) == 0)
+        if (sparse_keys[i].len == n && memcmp(sparse_keys[i].name, k, n) == 0)
             return true;
     return false;
 }
@@ -324,15 +385,145 @@ static size_t sparse_skip_string(const unsigned char *p, size_t n, size_t i)
             i++;
         else if (p[i] == '"')
             return i + 1;
+        else if (p[i] < ' ')
+            return n;                  /* not JSON (cJSON would cut a key at a NUL): broken */
     }
     return n;
 }
 
+
 static size_t sparse_skip_ws(const unsigned char *p, size_t n, size_t i)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+    while (i < n && p[i] <= USAGE_WS_MAX)
         i++;
     return i;
+}
+
+/* ---- wanted values, built without cJSON's parser where they are plain ----
+ * A reply's usage is a small object of small integers; cJSON's parser reads each number with
+ * strtod (and localeconv) and cost about 16 k instructions per reply. Plain values (objects of
+ * non-negative integers without exponent or fraction, short strings without escapes,
+ * true/false/null) are built here with the same cJSON nodes; anything else (arrays, fractions,
+ * escapes, deep nesting, anything malformed) is handed to cJSON_ParseWithLengthOpts from the
+ * value's first byte, so the tree and the verdict are always cJSON's own. */
+
+#define LITE_DEPTH 4                 /* nesting built here; deeper goes to cJSON */
+#define LITE_STR 256                 /* longest string built here */
+#define LITE_DIGITS 15               /* integers of up to 15 digits are exact as doubles */
+
+static cJSON *lite_value(const unsigned char *p, size_t n, size_t *i, int depth);
+
+static cJSON *lite_number(const unsigned char *p, size_t n, size_t *i)
+{
+    size_t j = *i;
+    double v = 0;
+    while (j < n && p[j] >= '0' && p[j] <= '9' && j - *i <= LITE_DIGITS)
+        v = v * 10 + (p[j++] - '0');
+    size_t len = j - *i;
+    if (len == 0 || len > LITE_DIGITS || (len > 1 && p[*i] == '0') ||
+        (j < n && (p[j] == '.' || p[j] == 'e' || p[j] == 'E' || (p[j] >= '0' && p[j] <= '9'))))
+        return NULL;
+    *i = j;
+    return cJSON_CreateNumber(v);
+}
+
+static cJSON *lite_string(const unsigned char *p, size_t n, size_t *i)
+{
+    char buf[LITE_STR];
+    size_t j = *i + 1, len = 0;
+    while (j < n && p[j] != '"' && p[j] != '\\' && p[j] >= 0x20 && len < sizeof buf - 1)
+        buf[len++] = (char)p[j++];
+    if (j >= n || p[j] != '"')
+        return NULL;
+    buf[len] = '\0';
+    *i = j + 1;
+    return cJSON_CreateString(buf);
+}
+
+static cJSON *lite_literal(const unsigned char *p, size_t n, size_t *i)
+{
+    static const struct { const char *text; int kind; } lits[] = {
+        { "true", cJSON_True }, { "false", cJSON_False }, { "null", cJSON_NULL },
+    };
+    for (size_t k = 0; k < AK_ARRAY_LEN(lits); k++) {
+        size_t l = strlen(lits[k].text);
+        if (n - *i >= l && memcmp(p + *i, lits[k].text, l) == 0) {
+            *i += l;
+            return lits[k].kind == cJSON_True ? cJSON_CreateTrue()
+                 : lits[k].kind == cJSON_False ? cJSON_CreateFalse() : cJSON_CreateNull();
+        }
+    }
+    return NULL;
+}
+
+static cJSON *lite_object(const unsigned char *p, size_t n, size_t *i, int depth)
+{
+    char key[LITE_STR];
+    size_t j = sparse_skip_ws(p, n, *i + 1);
+    cJSON *obj = cJSON_CreateObject();
+    if (obj && j < n && p[j] == '}') {
+        *i = j + 1;
+        return obj;
+    }
+    while (obj && j < n && p[j] == '"') {
+        size_t k = j + 1, len = 0;
+        while (k < n && p[k] != '"' && p[k] != '\\' && p[k] >= 0x20 && len < sizeof key - 1)
+            key[len++] = (char)p[k++];
+        key[len] = '\0';
+        j = sparse_skip_ws(p, n, k + 1);
+        if (k >= n || p[k] != '"' || j >= n || p[j] != ':')
+            break;
+        j = sparse_skip_ws(p, n, j + 1);
+        cJSON *v = lite_value(p, n, &j, depth + 1);
+        if (!v || !cJSON_AddItemToObject(obj, key, v)) {
+            cJSON_Delete(v);
+            break;
+        }
+        j = sparse_skip_ws(p, n, j);
+        if (j < n && p[j] == '}') {
+            *i = j + 1;
+            return obj;
+        }
+        if (j >= n || p[j] != ',')
+            break;
+        j = sparse_skip_ws(p, n, j + 1);
+    }
+    cJSON_Delete(obj);
+    return NULL;
+}
+
+/* The value at p[*i] (not white space); *i moves past it. NULL: not plain (or broken). */
+static cJSON *lite_value(const unsigned char *p, size_t n, size_t *i, int depth)
+{
+    if (*i >= n || depth > LITE_DEPTH)
+        return NULL;
+    unsigned char c = p[*i];
+    if (c == '{')
+        return lite_object(p, n, i, depth);
+    if (c == '"')
+        return lite_string(p, n, i);
+    if (c >= '0' && c <= '9')
+        return lite_number(p, n, i);
+    return lite_literal(p, n, i);
+}
+
+/* A wanted member's value: built here when plain, else parsed by cJSON. */
+static cJSON *sparse_value(const unsigned char *p, size_t n, size_t v, size_t *vend)
+{
+    size_t j = v;
+    cJSON *val = lite_value(p, n, &j, 0);
+    if (val) {
+        *vend = j;
+        return val;
+    }
+    const char *end = NULL;
+    val = cJSON_ParseWithLengthOpts((const char *)p + v, n - v, &end, false);
+    if (!val || !end) {
+        cJSON_Delete(val);
+        return NULL;
+    }
+    *vend = (size_t)((const unsigned char *)end - p);
+    return val;
 }
 
 cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
@@ -351,15 +542,15 @@ cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
             if (depth == 1 && expect_key && colon < n && p[colon] == ':' &&
                 sparse_wanted(p + i + 1, end - i - 2)) {
                 char key[16];
-                const char *vend = NULL;
-                snprintf(key, sizeof key, "%.*s", (int)(end - i - 2), (const char *)p + i + 1);
+                size_t vend = 0;
+                ak_str_copy_n(key, sizeof key, (const char *)p + i + 1, end - i - 2);
                 size_t v = sparse_skip_ws(p, n, colon + 1);
-                cJSON *val = cJSON_ParseWithLengthOpts((const char *)p + v, n - v, &vend, false);
-                if (!val || !vend || !cJSON_AddItemToObject(root, key, val)) {
+                cJSON *val = sparse_value(p, n, v, &vend);
+                if (!val || !cJSON_AddItemToObject(root, key, val)) {
                     cJSON_Delete(val);
                     goto broken;
                 }
-                i = (size_t)((const unsigned char *)vend - p);
+                i = vend;
                 expect_key = false;
                 continue;
             }
@@ -367,7 +558,7 @@ cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n)
             expect_key = false;
             continue;
         }
-        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+        if (ch <= USAGE_WS_MAX) {
             i++;                       /* white space changes nothing */
             continue;
         }

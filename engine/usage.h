@@ -20,19 +20,17 @@
 void ak_usage_apply(enum ak_operation operation, enum ak_provider provider, const cJSON *root,
                     struct ak_xresp *r);
 
-/* Could this payload carry usage (a "usage"/"usageMetadata" object), an error, or (when
- * need_model) the model? Byte search only; false positives only cost a parse. */
 /* A reply body reduced to the top-level members ak_usage_apply reads (model, usage, error,
  * ...): one pass over the bytes that skips everything else, with cJSON parsing only those
  * values. A full parse of a reply costs more than the rest of metering it. NULL when the body
  * is not one well-formed object: the caller then parses it fully (and reports it broken). */
 cJSON *ak_usage_sparse_parse(const unsigned char *p, size_t n);
 
-bool ak_usage_worth_parsing(const unsigned char *p, size_t n, bool need_model);
-
-/* Bytes of generated text in a stream payload (the "content", "text" or "delta" strings of
- * the operation's wire format), counted without parsing, for estimates of cut streams. */
-int64_t ak_usage_text_bytes(enum ak_operation operation, enum ak_provider provider,
-                            const unsigned char *p, size_t n);
+/* One pass over a stream payload, without parsing it. Returns whether it could carry usage (a
+ * "usage"/"usageMetadata" object), an error, or (when need_model) the model: false positives
+ * only cost a parse. *text_bytes gets the bytes of generated text it carries (the "content",
+ * "text" or "delta" strings of the operation's wire format), for estimates of cut streams. */
+bool ak_usage_scan(enum ak_operation operation, enum ak_provider provider,
+                   const unsigned char *p, size_t n, bool need_model, int64_t *text_bytes);
 
 #endif

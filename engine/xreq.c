@@ -45,12 +45,19 @@ struct ak_reqparser {
     size_t blen;
     enum ak_encoding enc;
     bool message_done;
+    bool head_pause;                   /* paused at the head's end to note head_len */
+    size_t head_len;                   /* held bytes up to the head's end, as the parser saw it */
     bool target_overflow;
     bool upgrade;                 /* the request asks to switch protocols (WebSocket) */
     size_t target_len;
     char deployment[AK_X_MODEL];       /* Azure /openai/deployments/{name}/... */
     char reason[XREQ_REASON];
 };
+
+/* The thread's last API key: its FNV-1a hash and length (never the key) and its fingerprint,
+ * so that a keep-alive connection, and a client that opens a connection per call (Python's
+ * urllib), hash SHA-256 once per key rather than once per request. */
+static _Thread_local struct { uint64_t hash; size_t len; char fp[13]; } key_cache;
 
 static void xreq_pass(struct ak_reqparser *p, const char *why)
 {
@@ -72,10 +79,19 @@ static void xreq_trim(const char **v, size_t *n)
         (*n)--;
 }
 
+static uint64_t xreq_hash(const unsigned char *d, size_t n);
+
 static void xreq_key(struct ak_reqparser *p, const char *key, size_t len)
 {
-    if (!p->req.key_fp[0] && len)
-        ak_key_fingerprint(key, len, p->req.key_fp);
+    if (p->req.key_fp[0] || !len)
+        return;
+    uint64_t h = xreq_hash((const unsigned char *)key, len);
+    if (!key_cache.fp[0] || key_cache.hash != h || key_cache.len != len) {
+        ak_key_fingerprint(key, len, key_cache.fp);
+        key_cache.hash = h;
+        key_cache.len = len;
+    }
+    memcpy(p->req.key_fp, key_cache.fp, sizeof p->req.key_fp);
 }
 
 static void xreq_header(void *ud, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -222,20 +238,26 @@ static int xreq_on_headers_complete(http_parser *hp)
         p->upgrade = hp->upgrade && hp->method != HTTP_CONNECT;
         return -1;                     /* not HTTP/1.1 any more: the engine decides */
     }
-    snprintf(p->req.method, sizeof p->req.method, "%s", http_method_str(hp->method));
+    ak_str_copy(p->req.method, sizeof p->req.method, http_method_str(hp->method));
     p->req.head_only = hp->method == HTTP_HEAD;
     xreq_query_key(p);
     if (hp->method != HTTP_POST) {
         xreq_pass(p, p->req.method);
         return 0;
     }
-    p->req.operation = p->target_overflow ? AK_OP_NONE : xreq_route(p);
-    if (!p->req.operation)
-        xreq_pass(p, p->target_overflow ? "target too long" : "unknown path");
+    p->req.operation = xreq_route(p);  /* an over-long target is routed by what fits */
+    if (p->target_overflow)
+        xreq_pass(p, "target too long");
+    else if (!p->req.operation)
+        xreq_pass(p, "unknown path");
     else if (hp->content_length != ULLONG_MAX && hp->content_length > p->max_body)
         xreq_pass(p, "body over cap");
     else if (p->enc == AK_ENC_UNKNOWN)
         xreq_pass(p, "unsupported content-encoding");
+    if (p->mode == XR_HOLD) {          /* where the head ends, for the rewrite */
+        p->head_pause = true;
+        http_parser_pause(hp, 1);
+    }
     return 0;
 }
 
@@ -282,6 +304,8 @@ static void xreq_clear(struct ak_reqparser *p)
     p->blen = 0;
     p->enc = AK_ENC_IDENTITY;
     p->message_done = false;
+    p->head_pause = false;
+    p->head_len = 0;
     p->target_overflow = false;
     p->upgrade = false;
     p->target_len = 0;
@@ -367,6 +391,19 @@ static void xreq_hold(struct ak_reqparser *p, const unsigned char *buf, size_t n
     }
 }
 
+/* http_parser over buf; a pause at the head's end (the parser is then on the head's last
+ * byte, which it takes again on resuming) notes head_len and goes on. */
+static size_t xreq_execute(struct ak_reqparser *p, const unsigned char *buf, size_t len)
+{
+    size_t n = http_parser_execute(&p->hp, &xreq_settings, (const char *)buf, len);
+    if (!p->head_pause || HTTP_PARSER_ERRNO(&p->hp) != HPE_PAUSED)
+        return n;
+    p->head_pause = false;
+    p->head_len = p->held.len + n + 1;
+    http_parser_pause(&p->hp, 0);
+    return n + http_parser_execute(&p->hp, &xreq_settings, (const char *)buf + n, len - n);
+}
+
 enum ak_req_state ak_reqparser_feed(struct ak_reqparser *p, const unsigned char *buf,
                                     size_t len, size_t *consumed)
 {
@@ -381,7 +418,7 @@ enum ak_req_state ak_reqparser_feed(struct ak_reqparser *p, const unsigned char 
         return AK_REQ_DONE;
     if (p->mode == XR_PASS)
         ak_buf_reset(&p->held);
-    size_t n = http_parser_execute(&p->hp, &xreq_settings, (const char *)buf, len);
+    size_t n = xreq_execute(p, buf, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
     if (e != HPE_OK && e != HPE_PAUSED) {
         p->mode = XR_ERROR;
@@ -448,20 +485,6 @@ const unsigned char *ak_reqparser_body(const struct ak_reqparser *p, size_t *len
 
 /* ---- the include_usage rewrite -------------------------------------------------------- */
 
-/* End of the head in the held bytes (just after its blank line); 0 when not found. */
-static size_t xreq_head_end(const unsigned char *d, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (d[i] != '\n')
-            continue;
-        if (d[i + 1] == '\n')
-            return i + 2;
-        if (d[i + 1] == '\r' && i + 2 < n && d[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
-}
-
 /* Headers the rewrite replaces: the body's length and coding change, and the reply must
  * come back uncompressed so the response parser can edit it. */
 static bool xreq_rewrite_drops(const unsigned char *line, size_t n)
@@ -481,33 +504,54 @@ static bool xreq_rewrite_drops(const unsigned char *line, size_t n)
     return false;
 }
 
+/* A CR that does not end a line: http_parser ends a header there, a line split does not, so
+ * the two would see different headers (fuzz_req found a Content-Length hidden that way). */
+static bool xreq_bare_cr(const unsigned char *d, size_t n)
+{
+    for (const unsigned char *cr = memchr(d, '\r', n); cr; cr = memchr(cr + 1, '\r', n - (size_t)(cr + 1 - d)))
+        if (cr + 1 == d + n || cr[1] != '\n')
+            return true;
+    return false;
+}
+
+/* The head again, as the client wrote it, without the headers the rewrite replaces and with
+ * our Content-Length before its last line. The head is what the parser took as one: from the
+ * empty lines it skipped before the request line up to head_end, whose last line (normally
+ * the blank one) starts after the last LF before its final byte. */
 static enum ak_err xreq_rewrite_head(const unsigned char *d, size_t head_end, size_t body_len,
                                      struct ak_buf *out)
 {
-    const unsigned char *first_nl = memchr(d, '\n', head_end);
+    size_t start = 0, last = 0;
+    while (start < head_end && (d[start] == '\r' || d[start] == '\n'))
+        start++;
+    for (size_t k = head_end - 1; k > start; k--)
+        if (d[k - 1] == '\n') {
+            last = k;
+            break;
+        }
+    const unsigned char *first_nl = memchr(d + start, '\n', head_end - start);
     bool crlf = first_nl && first_nl > d && first_nl[-1] == '\r';
-    size_t i = 0;
+    if (last <= start || xreq_bare_cr(d + start, last - start))
+        return AK_ERR_PARSE;
+    enum ak_err err = ak_buf_append(out, d, start, 0);
     bool dropping = false;
-    enum ak_err err = AK_OK;
-    while (i < head_end && err == AK_OK) {
-        const unsigned char *nl = memchr(d + i, '\n', head_end - i);
-        size_t end = nl ? (size_t)(nl - d) + 1 : head_end;
+    for (size_t i = start; i < last && err == AK_OK;) {
+        const unsigned char *nl = memchr(d + i, '\n', last - i);
+        size_t end = nl ? (size_t)(nl - d) + 1 : last;
         size_t content = end - i - (nl ? 1 : 0);
         if (content && d[i + content - 1] == '\r')
             content--;
-        if (content == 0) {            /* the blank line: our Content-Length goes first */
-            err = ak_buf_printf(out, "Content-Length: %zu%s", body_len, crlf ? "\r\n" : "\n");
-            if (err == AK_OK)
-                err = ak_buf_append(out, d + i, end - i, 0);
-            break;
-        }
-        bool folded = i > 0 && (d[i] == ' ' || d[i] == '\t');
+        bool folded = i > start && (d[i] == ' ' || d[i] == '\t');
         if (!folded)
-            dropping = i > 0 && xreq_rewrite_drops(d + i, content);
+            dropping = i > start && xreq_rewrite_drops(d + i, content);
         if (!dropping)
             err = ak_buf_append(out, d + i, end - i, 0);
         i = end;
     }
+    if (err == AK_OK)
+        err = ak_buf_printf(out, "Content-Length: %zu%s", body_len, crlf ? "\r\n" : "\n");
+    if (err == AK_OK)
+        err = ak_buf_append(out, d + last, head_end - last, 0);
     return err;
 }
 
@@ -519,8 +563,8 @@ bool ak_reqparser_rewrite_include_usage(struct ak_reqparser *p, struct ak_buf *o
     if (!out || p->mode != XR_DONE || p->provider != AK_PROV_OPENAI ||
         p->req.operation != AK_OP_CHAT || !p->req.stream || p->req.include_usage)
         goto out;
-    size_t head_end = xreq_head_end(p->held.data, p->held.len);
-    if (!head_end)
+    size_t head_end = p->head_len;
+    if (!head_end || head_end > p->held.len)
         goto out;
     body = ak_reqbody_add_include_usage(p->bdata, p->blen, &blen);
     if (!body)

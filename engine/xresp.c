@@ -100,8 +100,11 @@ static bool xr_usage_only(const cJSON *root)
 static bool xr_payload(struct ak_respparser *p, const unsigned char *d, size_t n)
 {
     bool usage_only = false;
-    p->res.streamed_text_bytes += ak_usage_text_bytes(p->req.operation, p->provider, d, n);
-    if (!ak_usage_worth_parsing(d, n, p->res.model[0] == '\0'))
+    int64_t text = 0;
+    bool worth = ak_usage_scan(p->req.operation, p->provider, d, n, p->res.model[0] == '\0',
+                               &text);
+    p->res.streamed_text_bytes += text;
+    if (!worth)
         return false;
     cJSON *root = cJSON_ParseWithLength((const char *)d, n);
     if (root) {
@@ -215,6 +218,8 @@ static void xr_header(void *ud, const char *name, size_t nlen, const char *v, si
 static int xr_on_status(http_parser *hp, const char *at, size_t len)
 {
     struct ak_respparser *p = hp->data;
+    if (!p->final_head && hp->status_code >= XR_STATUS_OK_MIN)
+        p->res.status = hp->status_code;   /* kept even if the head then breaks or ends */
     return ak_hdr_count(&p->hdr, len) == AK_OK ? 0 : -1;
 }
 
@@ -257,6 +262,7 @@ static int xr_on_headers_complete(http_parser *hp)
     if (status >= XR_STATUS_INFO_MIN && status < XR_STATUS_OK_MIN)
         return 0;                      /* interim: the final head follows */
     p->final_head = true;
+    p->res.head_done = true;
     p->res.status = status;
     p->kind = xr_body_kind(p, status);
     if (p->kind == XB_IGNORE)
@@ -385,8 +391,6 @@ const struct ak_xresp *ak_respparser_result(const struct ak_respparser *p)
 static enum ak_resp_state xr_fail(struct ak_respparser *p, const char *why)
 {
     p->failed = true;
-    if (!p->final_head && p->hp.status_code >= XR_STATUS_OK_MIN)
-        p->res.status = p->hp.status_code;   /* the status line was read before the head broke */
     xr_unparseable(p, why);
     return AK_RESP_ERROR;
 }

@@ -1,5 +1,6 @@
 /*
- * pricing.c - owns the price table (pricing/prices.yaml, read with libyaml), the model-name
+ * pricing.c - owns the price table (pricing/prices.yaml, read with libyaml: by a configured
+ * pricing.file, and at build time by tools/prices_gen.c for the compiled-in table), the model-name
  * look-up and the cost arithmetic of pricing/pricing.h.
  *
  * Why integers: a price is kept as pico-USD per token. "USD per million tokens" text scaled
@@ -25,8 +26,8 @@
  * servers (which may serve any model), then in the other providers' tables.
  */
 #include "pricing/pricing.h"
+#include "pricing/prices_impl.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -34,29 +35,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #define PRICES_VERSION      1
+#define FNV64_OFFSET        0xcbf29ce484222325ULL
+#define FNV64_PRIME         0x100000001b3ULL
 #define PICO_PER_MICRO      1000000LL      /* rounding step of a cost */
 #define PICO_PER_USD_MTOK   1000000.0      /* 1 USD per Mtok = 1e6 pico-USD per token */
-#define PRICES_BASENAME     "prices.yaml"
 #define NAME_BUF            256            /* longest model name that gets normalised */
 #define MAX_FORMS           8              /* normalised names tried per look-up */
-#define PATH_BUF            4096
 #define TABLE_MIN_CAP       64
-
-struct price_entry {
-    enum ak_provider prov;
-    char *name;
-    struct ak_price price;
-    size_t line;                  /* for the duplicate message */
-};
-
-struct ak_prices {
-    struct price_entry *v;        /* sorted by (prov, name) once loaded */
-    size_t n, cap;
-};
 
 /* ------------------------------------------------------------------ loading ---------- */
 
@@ -164,16 +152,17 @@ static enum ak_err table_push(struct ak_prices *t, enum ak_provider prov, const 
 {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : TABLE_MIN_CAP;
-        struct price_entry *v = realloc(t->v, cap * sizeof *v);
+        struct price_entry *v = realloc(t->own, cap * sizeof *v);
         if (!v)
             return AK_ERR_NOMEM;
+        t->own = v;
         t->v = v;
         t->cap = cap;
     }
     char *dup = strdup(name);
     if (!dup)
         return AK_ERR_NOMEM;
-    t->v[t->n++] = (struct price_entry){ .prov = prov, .name = dup, .price = *price, .line = line };
+    t->own[t->n++] = (struct price_entry){ .prov = prov, .name = dup, .price = *price, .line = line };
     return AK_OK;
 }
 
@@ -263,7 +252,7 @@ static enum ak_err table_finish(struct load_ctx *c)
 {
     struct ak_prices *t = c->tab;
     if (t->n > 0)
-        qsort(t->v, t->n, sizeof *t->v, entry_cmp);
+        qsort(t->own, t->n, sizeof *t->own, entry_cmp);
     for (size_t i = 1; i < t->n; i++) {
         if (entry_cmp(&t->v[i - 1], &t->v[i]) == 0) {
             size_t line = t->v[i - 1].line > t->v[i].line ? t->v[i - 1].line : t->v[i].line;
@@ -328,88 +317,25 @@ out:
     return rc;
 }
 
+uint64_t ak_prices_source_hash(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    uint64_t h = FNV64_OFFSET;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= FNV64_PRIME;
+    }
+    return h;
+}
+
 void ak_prices_free(struct ak_prices *p)
 {
-    if (!p)
+    if (!p || p->compiled)
         return;
-    for (size_t i = 0; i < p->n; i++)
-        free(p->v[i].name);
-    free(p->v);
+    for (size_t i = 0; i < p->n && p->own; i++)
+        free((char *)p->own[i].name);
+    free(p->own);
     free(p);
-}
-
-/* ------------------------------------------------------------ default path ---------- */
-
-static bool file_exists(const char *path)
-{
-    return access(path, R_OK) == 0;
-}
-
-/* pricing/prices.yaml above the directory of the binary or library this code is linked
- * into (build/, build/tests/). */
-static bool find_beside_binary(char *buf, size_t len)
-{
-    static const char *const ups[] = { "/../pricing/" PRICES_BASENAME,
-                                       "/../../pricing/" PRICES_BASENAME };
-    Dl_info info;
-    char dir[PATH_BUF];
-    if (!dladdr((void *)find_beside_binary, &info) || !info.dli_fname ||
-        !realpath(info.dli_fname, dir))
-        return false;
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        return false;
-    *slash = '\0';
-    for (size_t i = 0; i < AK_ARRAY_LEN(ups); i++) {
-        int n = snprintf(buf, len, "%s%s", dir, ups[i]);
-        if (n > 0 && (size_t)n < len && file_exists(buf))
-            return true;
-    }
-    return false;
-}
-
-/* The build tree's copy: beside the binary first, then from the working directory. */
-static bool find_in_tree(char *buf, size_t len)
-{
-    if (find_beside_binary(buf, len))
-        return true;
-    snprintf(buf, len, "pricing/%s", PRICES_BASENAME);
-    return file_exists(buf);
-}
-
-/* cfg->pricing_file as given; when relative and absent, relative to the config file. */
-static void resolve_cfg_file(const struct ak_config *cfg, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", cfg->pricing_file);
-    if (cfg->pricing_file[0] == '/' || file_exists(buf) || !cfg->path)
-        return;
-    const char *slash = strrchr(cfg->path, '/');
-    if (!slash)
-        return;
-    char alt[PATH_BUF];
-    int n = snprintf(alt, sizeof alt, "%.*s/%s", (int)(slash - cfg->path), cfg->path,
-                     cfg->pricing_file);
-    if (n > 0 && (size_t)n < sizeof alt && file_exists(alt))
-        snprintf(buf, len, "%s", alt);
-}
-
-enum ak_err ak_prices_load_default(const struct ak_config *cfg, struct ak_prices **out,
-                                   char *err, size_t errlen)
-{
-    char path[PATH_BUF];
-    if (cfg && cfg->pricing_file && cfg->pricing_file[0]) {
-        resolve_cfg_file(cfg, path, sizeof path);
-        return ak_prices_load(path, out, err, errlen);
-    }
-    snprintf(path, sizeof path, "%s/%s", AK_DATADIR, PRICES_BASENAME);
-    if (file_exists(path))
-        return ak_prices_load(path, out, err, errlen);
-    if (find_in_tree(path, sizeof path))
-        return ak_prices_load(path, out, err, errlen);
-    if (err && errlen)
-        snprintf(err, errlen, "no price table: set pricing.file, or install %s/%s",
-                 AK_DATADIR, PRICES_BASENAME);
-    return AK_ERR_NOTFOUND;
 }
 
 /* ------------------------------------------------------------------ look-up ---------- */
@@ -527,7 +453,7 @@ static const struct ak_price_override *override_find(const struct ak_config *cfg
 static const struct price_entry *table_find(const struct ak_prices *p, enum ak_provider prov,
                                             const char *name)
 {
-    struct price_entry key = { .prov = prov, .name = (char *)name };
+    struct price_entry key = { .prov = prov, .name = name };
     if (!p || p->n == 0)
         return NULL;
     return bsearch(&key, p->v, p->n, sizeof *p->v, entry_cmp);

@@ -30,10 +30,16 @@ struct ak_prices;                 /* opaque table */
 
 /* Loads prices.yaml. err gets "file:line: message" on failure. */
 enum ak_err ak_prices_load(const char *path, struct ak_prices **out, char *err, size_t errlen);
-/* Finds the table: cfg->pricing_file, else AK_DATADIR/prices.yaml, else pricing/prices.yaml
- * beside the build tree (for tests and the demo). */
+/* The process's table: cfg->pricing_file when set (relative: from the working directory,
+ * else beside the config file), read with ak_prices_load unless its bytes are those the
+ * compiled-in table was built from; otherwise the compiled-in table (pricing/prices_default.c). */
 enum ak_err ak_prices_load_default(const struct ak_config *cfg, struct ak_prices **out,
                                    char *err, size_t errlen);
+/* The table compiled in at build time from pricing/prices.yaml (static; freeing it is a no-op). */
+const struct ak_prices *ak_prices_builtin(void);
+/* FNV-1a 64 of a price file's bytes: how a configured file is recognised as the compiled one. */
+uint64_t ak_prices_source_hash(const void *buf, size_t len);
+/* Frees a loaded table; the compiled-in one is left alone. */
 void ak_prices_free(struct ak_prices *p);
 
 /* Look-up: config overrides, then the exact name, then dated snapshot names

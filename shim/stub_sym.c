@@ -11,10 +11,16 @@
  *
  * The helpers are noinline and never tail-call dlsym: glibc derives the RTLD_NEXT scope from the
  * return address, which a tail call would point into ld.so (interposition.md 4f).
+ *
+ * dladdr walks every loaded object's symbols (about 40 k instructions here), and a client has a
+ * dozen call sites into OpenSSL: so each calling object's address range (its PT_LOAD segments,
+ * from dl_iterate_phdr) is kept beside its handle and a new call site inside a known object
+ * needs no dladdr; "is this the stub itself" is a range check against the stub's own segments.
  */
 #include "shim/stub.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +47,7 @@ static const char *const sym_names[SYM_COUNT] = {
 
 struct caller {
     void *base;                   /* dli_fbase of the calling object */
+    uintptr_t lo, hi;             /* its loaded segments' span; lo == hi: unknown */
     void *handle;                 /* dlopen(RTLD_NOLOAD) of it; NULL: use the fallbacks */
     _Atomic(void *) fn[SYM_COUNT];
 };
@@ -57,9 +64,59 @@ static struct {
     _Atomic(struct ra_node *) ra_cache[RA_SLOTS];
     _Atomic int n_nodes;
     void *self_base;
+    pthread_once_t self_once;
+    uintptr_t self_lo, self_hi;   /* the stub's own segments */
     void *libssl;                 /* last-resort handle */
     _Atomic unsigned long misses; /* "cannot happen" counter: no real function found */
-} sym = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} sym = { .lock = PTHREAD_MUTEX_INITIALIZER, .self_once = PTHREAD_ONCE_INIT };
+
+struct span_query {
+    uintptr_t addr;
+    uintptr_t lo, hi;
+};
+
+/* dl_iterate_phdr callback: the span of the PT_LOAD segments of the object holding addr. */
+static int span_cb(struct dl_phdr_info *info, size_t size, void *ud)
+{
+    struct span_query *q = ud;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    bool holds = false;
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t s = (uintptr_t)info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
+        if (q->addr >= s && q->addr < e)
+            holds = true;
+        if (s < lo)
+            lo = s;
+        if (e > hi)
+            hi = e;
+    }
+    if (!holds)
+        return 0;
+    q->lo = lo;
+    q->hi = hi;
+    return 1;
+}
+
+/* The span of the object that holds addr; false (lo == hi == 0) when none does. */
+static bool object_span(const void *addr, uintptr_t *lo, uintptr_t *hi)
+{
+    struct span_query q = { .addr = (uintptr_t)addr };
+    *lo = *hi = 0;
+    if (!addr || !dl_iterate_phdr(span_cb, &q))
+        return false;
+    *lo = q.lo;
+    *hi = q.hi;
+    return true;
+}
+
+static void self_span_init(void)
+{
+    object_span((const void *)&self_span_init, &sym.self_lo, &sym.self_hi);
+}
 
 static STUB_NOINLINE void *self_base(void)
 {
@@ -72,7 +129,24 @@ static STUB_NOINLINE void *self_base(void)
 static STUB_NOINLINE bool is_self(void *fn)
 {
     Dl_info info;
-    return fn && dladdr(fn, &info) && info.dli_fbase == self_base();
+    if (!fn)
+        return false;
+    pthread_once(&sym.self_once, self_span_init);
+    if (sym.self_lo < sym.self_hi)
+        return (uintptr_t)fn >= sym.self_lo && (uintptr_t)fn < sym.self_hi;
+    return dladdr(fn, &info) && info.dli_fbase == self_base();
+}
+
+/* A caller already known whose segments hold ra; NULL when none does. */
+static struct caller *caller_by_span(const void *ra)
+{
+    int n = atomic_load(&sym.n_callers);
+    for (int i = 0; i < n; i++) {
+        const struct caller *c = &sym.callers[i];
+        if (c->lo < c->hi && (uintptr_t)ra >= c->lo && (uintptr_t)ra < c->hi)
+            return &sym.callers[i];
+    }
+    return NULL;
 }
 
 static STUB_NOINLINE struct caller *caller_find(const void *ra)
@@ -80,6 +154,9 @@ static STUB_NOINLINE struct caller *caller_find(const void *ra)
     Dl_info info;
     void *base = NULL;
     const char *fname = NULL;
+    struct caller *known = ra ? caller_by_span(ra) : NULL;
+    if (known)
+        return known;
     if (ra && dladdr(ra, &info)) {
         base = info.dli_fbase;
         fname = info.dli_fname;
@@ -103,6 +180,8 @@ static STUB_NOINLINE struct caller *caller_find(const void *ra)
     }
     c = &sym.callers[n];
     c->base = base;
+    if (!base || !object_span(ra, &c->lo, &c->hi))
+        c->lo = c->hi = 0;
     c->handle = (fname && *fname && base != self_base()) ? dlopen(fname, RTLD_LAZY | RTLD_NOLOAD) : NULL;
     atomic_store(&sym.n_callers, n + 1);
 out:

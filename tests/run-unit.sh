@@ -1,6 +1,12 @@
 #!/bin/sh
 # Runs every cmocka unit-test binary given on the command line, one after the other, and
 # closes with one line "unit: N passed, N failed". Exits non-zero when anything failed.
+# Every binary (and every process it starts) gets the run's pinned clock,
+# AGENTKAVACH_FAKE_NOW_MS="N@M" from tests/akclock.py (AK_TEST_NOW moves its start), so that
+# no test depends on the machine's date; a test that needs a fixed instant sets its own.
+AGENTKAVACH_FAKE_NOW_MS=$(/usr/bin/python3 "$(dirname "$0")/akclock.py" pin "${AK_TEST_NOW:-}") || {
+    echo "run-unit.sh: cannot pin the clock (AK_TEST_NOW=${AK_TEST_NOW:-})" >&2; exit 2; }
+export AGENTKAVACH_FAKE_NOW_MS
 passed=0
 failed=0
 broken=""

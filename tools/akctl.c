@@ -40,6 +40,14 @@ static const struct akctl_command commands[] = {
       "'akctl budget set' override, else agents.NAME.budget, else defaults.budget.\n"
       "(budget: none opts a listed agent out; a shared budget's is its --shared override, else the config's)\n"
       "  --json   {\"agents\":[...],\"shared_budgets\":[...]} as documented in DESIGN.md\n" },
+    { "fleet", akctl_cmd_fleet, "fleet budgets: the hosts and their leases",
+      "usage: akctl fleet [--json]\n"
+      "For every budget with scope: fleet, each host that holds or held a lease this period:\n"
+      "its lease, what it spent, whether it is alive (its lease is reclaimed after lease.ttl\n"
+      "when not). The figures are the collector's last sync with Redis (akctl never talks to\n"
+      "Redis); this host's own lease and spend are read from the ledger.\n"
+      "  --json   {\"host\":...,\"budgets\":[{\"scope\",\"name\",\"period\",\"limit_usd\",\"spent_usd\",\n"
+      "           \"leased_usd\",\"free_usd\",\"hosts\":[{\"host\",\"leased_usd\",\"spent_usd\",\"alive\"}]}]}\n" },
     { "events", akctl_cmd_events, "recorded LLM calls",
       "usage: akctl events [--json] [--agent A] [--since T] [--limit N] [--follow]\n"
       "  --json      the event records, one JSON object per line\n"

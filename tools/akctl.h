@@ -74,6 +74,7 @@ double akctl_usd(int64_t micros);
 
 /* The commands, one group per file. */
 int akctl_cmd_status(struct akctl *ctx, int argc, char **argv);   /* akctl_status.c */
+int akctl_cmd_fleet(struct akctl *ctx, int argc, char **argv);    /* akctl_fleet.c */
 int akctl_cmd_budget(struct akctl *ctx, int argc, char **argv);   /* akctl_admin.c */
 int akctl_cmd_suspend(struct akctl *ctx, int argc, char **argv);
 int akctl_cmd_resume(struct akctl *ctx, int argc, char **argv);

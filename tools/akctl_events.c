@@ -38,7 +38,7 @@ static void events_on_signal(int sig)
     events_stop = 1;
 }
 
-/* ---- the shared iterator (also used by akctl report) ---- */
+/* ---- the iterator over parsed records ---- */
 
 struct each_run {
     akctl_event_fn fn;

@@ -1,7 +1,8 @@
 /*
- * akctl_report.c - `akctl report`: totals summed from the event records, grouped by agent,
- * model or UTC day: calls that reached the provider, blocked calls, input and output tokens
- * and cost; an aligned table with a total line, or CSV with a header.
+ * akctl_report.c - `akctl report`: totals summed from the event records (core/report.c, which
+ * the dashboard's /api/report serves too), grouped by agent, model, provider, UTC day or hour:
+ * calls that reached the provider, blocked calls, input and output tokens and cost; an
+ * aligned table with a total line, or CSV with a header.
  */
 #include "tools/akctl.h"
 
@@ -10,100 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/event.h"
+#include "core/report.h"
 
-#define DAY_KEY_LEN 10            /* "2026-11-22" out of an RFC 3339 time */
-#define TIME_TEXT 32
 #define CELL 64
-
-enum group_by { BY_AGENT = 0, BY_MODEL, BY_DAY };
-static const char *const group_names[] = { [BY_AGENT] = "agent", [BY_MODEL] = "model", [BY_DAY] = "day" };
-
-struct group {
-    char key[AK_EV_NAME];
-    int64_t calls, blocked, input_tokens, output_tokens, cost_micros;
-};
-
-struct report {
-    enum group_by by;
-    bool has_since;
-    int64_t since_ms;
-    struct group *groups;
-    size_t n, cap;
-    enum ak_err rc;
-};
-
-static struct group *group_get(struct report *r, const char *key)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->groups[i].key, key) == 0)
-            return &r->groups[i];
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        struct group *g = realloc(r->groups, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        r->groups = g;
-        r->cap = cap;
-    }
-    struct group *g = &r->groups[r->n++];
-    memset(g, 0, sizeof *g);
-    snprintf(g->key, sizeof g->key, "%s", key);
-    return g;
-}
-
-static bool decision_blocked(enum ak_decision d)
-{
-    return d == AK_DEC_BLOCKED_BUDGET || d == AK_DEC_BLOCKED_SUSPENDED ||
-           d == AK_DEC_BLOCKED_GUARDRAIL;
-}
-
-static void group_add(struct group *total, const struct group *g)
-{
-    total->calls += g->calls;
-    total->blocked += g->blocked;
-    total->input_tokens += g->input_tokens;
-    total->output_tokens += g->output_tokens;
-    total->cost_micros += g->cost_micros;
-}
-
-static int report_on_event(uint64_t seq, const char *json, size_t len,
-                           const struct ak_event *ev, void *ud)
-{
-    struct report *r = ud;
-    char day[TIME_TEXT];
-    const char *key;
-    if (r->has_since && ev->ts_ms < r->since_ms)
-        return 0;
-    switch (r->by) {
-    case BY_MODEL: key = ev->model[0] ? ev->model : "(unknown)"; break;
-    case BY_DAY:
-        ak_time_format(ev->ts_ms, day, sizeof day);
-        day[DAY_KEY_LEN] = '\0';
-        key = day;
-        break;
-    case BY_AGENT:
-    default: key = ev->agent; break;
-    }
-    struct group *g = group_get(r, key);
-    if (!g) {
-        r->rc = AK_ERR_NOMEM;
-        return 1;
-    }
-    struct group one = {
-        .calls = decision_blocked(ev->decision) ? 0 : 1,
-        .blocked = decision_blocked(ev->decision) ? 1 : 0,
-        .input_tokens = ev->usage.input_tokens, .output_tokens = ev->usage.output_tokens,
-        .cost_micros = ev->cost_micros,
-    };
-    group_add(g, &one);
-    return 0;
-}
-
-static int group_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct group *)a)->key, ((const struct group *)b)->key);
-}
 
 /* A CSV field, quoted when it holds a comma, quote or line break. */
 static void csv_field(const char *s)
@@ -121,18 +31,18 @@ static void csv_field(const char *s)
     fputc('"', stdout);
 }
 
-static void report_print_csv(const struct report *r)
+static void report_print_csv(const struct ak_report *r)
 {
-    printf("%s,calls,blocked,input_tokens,output_tokens,cost_usd\n", group_names[r->by]);
+    printf("%s,calls,blocked,input_tokens,output_tokens,cost_usd\n", ak_report_by_name(r->by));
     for (size_t i = 0; i < r->n; i++) {
-        const struct group *g = &r->groups[i];
+        const struct ak_report_group *g = &r->groups[i];
         csv_field(g->key);
         printf(",%lld,%lld,%lld,%lld,%.6f\n", (long long)g->calls, (long long)g->blocked,
                (long long)g->input_tokens, (long long)g->output_tokens, akctl_usd(g->cost_micros));
     }
 }
 
-static enum ak_err report_row(struct akctl_table *t, const struct group *g)
+static enum ak_err report_row(struct akctl_table *t, const struct ak_report_group *g)
 {
     char calls[CELL], blocked[CELL], in[CELL], out[CELL], cost[CELL];
     snprintf(calls, sizeof calls, "%lld", (long long)g->calls);
@@ -144,12 +54,12 @@ static enum ak_err report_row(struct akctl_table *t, const struct group *g)
     return akctl_table_add(t, AKCTL_PLAIN, cells);
 }
 
-static enum ak_err report_print_table(const struct report *r)
+static enum ak_err report_print_table(const struct ak_report *r)
 {
     char head[CELL];
     struct akctl_table t;
-    struct group total = { .key = "TOTAL" };
-    snprintf(head, sizeof head, "%s", group_names[r->by]);
+    struct ak_report_group total = { .key = "TOTAL" };
+    snprintf(head, sizeof head, "%s", ak_report_by_name(r->by));
     for (char *p = head; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     const char *cells[] = { head, "CALLS", "BLOCKED", "INPUT TOKENS", "OUTPUT TOKENS", "COST" };
@@ -157,7 +67,7 @@ static enum ak_err report_print_table(const struct report *r)
     enum ak_err rc = akctl_table_add(&t, AKCTL_PLAIN, cells);
     for (size_t i = 0; i < r->n && rc == AK_OK; i++) {
         rc = report_row(&t, &r->groups[i]);
-        group_add(&total, &r->groups[i]);
+        ak_report_group_add(&total, &r->groups[i]);
     }
     if (rc == AK_OK)
         rc = report_row(&t, &total);
@@ -167,7 +77,7 @@ static enum ak_err report_print_table(const struct report *r)
     return rc;
 }
 
-static int report_parse(int argc, char **argv, struct report *r, bool *csv)
+static int report_parse(int argc, char **argv, struct ak_report *r, bool *csv)
 {
     static const struct option opts[] = {
         { "by", required_argument, NULL, 'b' },
@@ -180,15 +90,10 @@ static int report_parse(int argc, char **argv, struct report *r, bool *csv)
     while ((c = getopt_long(argc, argv, AKCTL_OPTSTRING, opts, NULL)) != -1) {
         switch (c) {
         case 'c': *csv = true; break;
-        case 'b': {
-            size_t i = 0;
-            while (i < AK_ARRAY_LEN(group_names) && strcmp(group_names[i], optarg) != 0)
-                i++;
-            if (i == AK_ARRAY_LEN(group_names))
-                return akctl_usage("report", "--by takes agent, model or day, not '%s'", optarg);
-            r->by = (enum group_by)i;
+        case 'b':
+            if (!ak_report_by_parse(optarg, &r->by))
+                return akctl_usage("report", "--by takes " AK_REPORT_BY_CHOICES ", not '%s'", optarg);
             break;
-        }
         case 's':
             if (akctl_opt_since("report", optarg, &r->since_ms) != AKCTL_EXIT_OK)
                 return AKCTL_EXIT_USAGE;
@@ -204,9 +109,8 @@ static int report_parse(int argc, char **argv, struct report *r, bool *csv)
 
 int akctl_cmd_report(struct akctl *ctx, int argc, char **argv)
 {
-    struct report r = { .by = BY_AGENT };
+    struct ak_report r = { .by = AK_REPORT_AGENT };
     bool csv = false;
-    uint64_t after = 0;
     size_t unreadable = 0;
     int code = report_parse(argc, argv, &r, &csv);
     if (code != AKCTL_EXIT_OK)
@@ -214,12 +118,8 @@ int akctl_cmd_report(struct akctl *ctx, int argc, char **argv)
     code = akctl_ledger(ctx);
     if (code != AKCTL_EXIT_OK)
         return code;
-    enum ak_err rc = akctl_events_each(ctx->ledger, &after, report_on_event, &r, &unreadable);
-    if (rc == AK_OK)
-        rc = r.rc;
+    enum ak_err rc = ak_report_scan(ctx->ledger, &r, &unreadable);
     if (rc == AK_OK) {
-        if (r.n > 1)
-            qsort(r.groups, r.n, sizeof *r.groups, group_cmp);
         if (csv)
             report_print_csv(&r);
         else
@@ -229,6 +129,6 @@ int akctl_cmd_report(struct akctl *ctx, int argc, char **argv)
         fprintf(stderr, "akctl: report: %zu unreadable records skipped\n", unreadable);
     if (rc != AK_OK)
         code = akctl_fail("report: %s", ak_strerror(rc));
-    free(r.groups);
+    ak_report_free(&r);
     return code;
 }

@@ -72,6 +72,65 @@ static enum ak_err shared_table_add(struct akctl_table *t, const struct ak_statu
     return akctl_table_add(t, color, cells);
 }
 
+/* ---- fleet budgets: this host's figures beside the fleet's ---- */
+
+static enum ak_err fleet_table_add(struct akctl_table *t, const char *kind, const char *name,
+                                   const struct ak_budget *b, const struct ak_status_fleet *f)
+{
+    char hs[CELL], hl[CELL], fs[CELL], fl[CELL], lim[CELL], hosts[CELL], label[CELL * 2];
+    money_cell(f->local.spent, true, hs, sizeof hs);
+    money_cell(f->local.leased, true, hl, sizeof hl);
+    money_cell(f->spent, f->seen, fs, sizeof fs);
+    money_cell(f->claimed, f->seen, fl, sizeof fl);
+    money_cell(b->limit_micros, b->set, lim, sizeof lim);
+    if (f->seen)
+        snprintf(hosts, sizeof hosts, "%d", f->holders);
+    else
+        snprintf(hosts, sizeof hosts, "-");
+    snprintf(label, sizeof label, "%s %s", kind, name);
+    const char *redis = f->local.down ? "unreachable" : f->seen ? "ok" : "not synced";
+    const char *cells[] = { label, f->local.period, hs, hl, fs, fl, lim, hosts, redis };
+    return akctl_table_add(t, f->local.down ? AKCTL_RED : AKCTL_PLAIN, cells);
+}
+
+static bool status_has_fleet(const struct ak_status *s)
+{
+    for (size_t i = 0; i < s->names.n; i++)
+        if (s->agents[i].fleet.on)
+            return true;
+    for (size_t i = 0; i < s->n_shared; i++)
+        if (s->shared[i].fleet.on)
+            return true;
+    return false;
+}
+
+static enum ak_err status_print_fleet(struct akctl *ctx, const struct ak_status *s)
+{
+    static const char *const head[] = {
+        "FLEET BUDGET", "PERIOD", "HOST SPENT", "HOST LEASED", "FLEET SPENT", "FLEET LEASED",
+        "LIMIT", "HOSTS", "REDIS",
+    };
+    struct akctl_table t;
+    if (!status_has_fleet(s))
+        return AK_OK;
+    akctl_table_init(&t, AK_ARRAY_LEN(head));
+    enum ak_err rc = akctl_table_add(&t, AKCTL_PLAIN, head);
+    for (size_t i = 0; i < s->names.n && rc == AK_OK; i++)
+        if (s->agents[i].fleet.on)
+            rc = fleet_table_add(&t, "agent", s->agents[i].name, &s->agents[i].budget,
+                                 &s->agents[i].fleet);
+    for (size_t i = 0; i < s->n_shared && rc == AK_OK; i++)
+        if (s->shared[i].fleet.on)
+            rc = fleet_table_add(&t, "shared", s->shared[i].sb->name, &s->shared[i].budget,
+                                 &s->shared[i].fleet);
+    if (rc == AK_OK) {
+        fputc('\n', stdout);
+        akctl_table_print(&t, stdout, ctx->color);
+    }
+    akctl_table_free(&t);
+    return rc;
+}
+
 static int status_print_json(struct akctl *ctx, const struct ak_status *s)
 {
     int code = AKCTL_EXIT_OK;
@@ -117,6 +176,8 @@ static int status_print_table(struct akctl *ctx, const struct ak_status *s)
         }
         akctl_table_free(&t);
     }
+    if (rc == AK_OK)
+        rc = status_print_fleet(ctx, s);
     return rc == AK_OK ? AKCTL_EXIT_OK : akctl_fail("status: %s", ak_strerror(rc));
 }
 

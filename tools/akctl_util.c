@@ -113,25 +113,7 @@ bool akctl_parse_count(const char *s, long *out)
 
 bool akctl_parse_since(const char *s, int64_t now_ms, int64_t *ms)
 {
-    if (ak_time_parse(s, ms))
-        return true;
-    char *end = NULL;
-    if (!s || !*s || *s == '-')
-        return false;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || end[0] == '\0' || end[1] != '\0')
-        return false;
-    int64_t unit;
-    switch (*end) {
-    case 's': unit = 1; break;
-    case 'm': unit = AK_S_PER_MIN; break;
-    case 'h': unit = AK_S_PER_HOUR; break;
-    case 'd': unit = AK_S_PER_DAY; break;
-    default: return false;
-    }
-    *ms = now_ms - (int64_t)v * unit * AK_MS_PER_S;
-    return true;
+    return ak_since_parse(s, now_ms, ms);
 }
 
 int akctl_opt_since(const char *cmd, const char *arg, int64_t *ms)

@@ -8,16 +8,22 @@ and validates what arrives, the way the real services would refuse it:
   /v1/metrics, /v1/traces  OTLP/HTTP JSON                                -> 200
 Invalid payloads get 400 (signature problems 401) and are listed in .invalid.
 `fail_status` makes every request answer that status (an endpoint that is "down").
+The webhook's timestamp is checked against agentkavach's clock as the sender read it
+(now_ms, default: this process's pinned clock, tests/akclock.py), not the machine's date.
 SmtpReceiver: python3-aiosmtpd on loopback, keeping each message.
 """
 import hashlib
 import hmac
 import http.server
 import json
+import os
 import re
 import socket
+import sys
 import threading
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import akclock  # noqa: E402
 
 STALE_S = 300
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -133,8 +139,9 @@ def validate_pd(doc):
 
 
 class HttpReceiver:
-    def __init__(self, secret=None, port=0):
+    def __init__(self, secret=None, port=0, now_ms=None):
         self.secret = secret
+        self.now_ms = now_ms or akclock.now_ms
         self.lock = threading.Lock()
         self.got = {}           # path -> [json docs accepted]
         self.invalid = []       # (path, reason)
@@ -189,7 +196,7 @@ class HttpReceiver:
         sig = headers.get("X-Agentkavach-Signature")
         if not ts or not sig:
             return "unsigned"
-        if abs(time.time() - int(ts)) > STALE_S:
+        if abs(self.now_ms() // akclock.MS_PER_S - int(ts)) > STALE_S:
             return "stale timestamp"
         mac = hmac.new(self.secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(sig, "sha256=" + mac):

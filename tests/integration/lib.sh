@@ -6,7 +6,8 @@
 # :8443. Nothing can leave the machine (the namespace has only a loopback interface) and the
 # shim sees the real host names, so its built-in host table is what gets tested.
 # Also: ok/not-ok reporting (one line per check) and the paths everyone needs.
-# Environment contract (run.sh exports these): AK_ROOT, AK_BUILD, AK_TMP.
+# Environment contract (run.sh exports these): AK_ROOT, AK_BUILD, AK_TMP and the pinned clock
+# AGENTKAVACH_FAKE_NOW_MS (sourced by hand, lib.sh pins one itself; tests/akclock.py).
 # shellcheck shell=sh
 
 AK_ROOT=${AK_ROOT:-$(pwd)}          # run.sh sets it; by hand, source lib.sh from the repo root
@@ -21,10 +22,14 @@ AK_MOCK_PORTS=${AK_MOCK_PORTS:-443,8443}
 AK_SANDBOX_HOSTS="api.openai.com api.anthropic.com generativelanguage.googleapis.com \
 api.mistral.ai llm.internal example.test"
 AK_SYSTEM_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-AK_MOCK_READY_TRIES=100          # x 0.05 s = 5 s for the mock to bind its ports
+AK_MOCK_READY_TRIES=400          # x 0.05 s = 20 s for the mock to bind its ports (a loaded machine)
 AK_FAILED=${AK_FAILED:-0}
 PYTHONDONTWRITEBYTECODE=1           # no __pycache__ in the tree
 export AK_ROOT AK_BUILD AK_TMP AK_IT AK_CACHE AK_PY PYTHONDONTWRITEBYTECODE
+if [ -z "${AGENTKAVACH_FAKE_NOW_MS:-}" ]; then
+    AGENTKAVACH_FAKE_NOW_MS=$("$AK_PY" "$AK_ROOT/tests/akclock.py" pin "${AK_TEST_NOW:-}")
+    export AGENTKAVACH_FAKE_NOW_MS
+fi
 mkdir -p "$AK_TMP"
 
 ak_ok() { echo "ok - $*"; }

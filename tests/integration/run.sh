@@ -10,8 +10,13 @@
 #
 # Usage: run.sh [--rig-only] [PATTERN...]
 #   --rig-only   no LD_PRELOAD anywhere: validates the rig itself (also AK_RIG_ONLY=1)
-# Environment: AK_BUILD (default build/), AK_TEST_TIMEOUT (s, default 300), AK_KEEP_TMP=1.
-# Exports for the tests: AK_ROOT, AK_BUILD, AK_TMP (a fresh directory, removed at the end).
+# Environment: AK_BUILD (default build/), AK_TEST_TIMEOUT (s, default 300; a test may raise its
+#   own with a line "# timeout: SECONDS"), AK_KEEP_TMP=1,
+#   AK_TEST_NOW (the instant the run's clock starts at, ISO 8601 or ms; tests/akclock.py).
+# Exports for the tests: AK_ROOT, AK_BUILD, AK_TMP (a fresh directory, removed at the end) and
+# the pinned clock AGENTKAVACH_FAKE_NOW_MS="N@M": one timeline for every process of the run,
+# starting at AK_TEST_NOW and advancing with CLOCK_MONOTONIC (read past libfaketime, so a run
+# under faketime shares it too), so that no test depends on the machine's date.
 set -u
 
 AK_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,9 +37,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 AK_TMP=$(mktemp -d /tmp/ak-integration.XXXXXX) || exit 2
 export AK_ROOT AK_BUILD AK_TMP AK_RIG_ONLY
+AGENTKAVACH_FAKE_NOW_MS=$(/usr/bin/python3 "$AK_ROOT/tests/akclock.py" pin "${AK_TEST_NOW:-}") || {
+    echo "run.sh: cannot pin the clock (AK_TEST_NOW=${AK_TEST_NOW:-})" >&2; exit 2; }
+export AGENTKAVACH_FAKE_NOW_MS
 trap '[ "${AK_KEEP_TMP:-0}" = 1 ] || rm -rf "$AK_TMP"' EXIT
 
 sh "$AK_IT/setup.sh" || { echo "run.sh: setup failed" >&2; exit 2; }
+echo "# clock: AGENTKAVACH_FAKE_NOW_MS=$AGENTKAVACH_FAKE_NOW_MS (starts at ${AK_TEST_NOW:-the default instant}); machine date $(date -u +%FT%TZ)"
 if [ "$AK_RIG_ONLY" = 1 ]; then
     echo "# rig only: no shim is loaded"
 elif [ ! -f "$AK_BUILD/libakshim.so" ]; then
@@ -59,14 +68,17 @@ for t in "$AK_IT"/t_*.sh; do
     echo "# $name"
     out=$AK_TMP/$name.out
     started=$(date +%s)
-    { timeout -k "$KILL_GRACE" "$TEST_TIMEOUT" \
+    # a test whose work is long by nature says so with a line "# timeout: SECONDS"
+    limit=$(sed -n 's/^# timeout: *\([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+    [ -n "$limit" ] && [ "$limit" -gt "$TEST_TIMEOUT" ] || limit=$TEST_TIMEOUT
+    { timeout -k "$KILL_GRACE" "$limit" \
         bash -c '. "$1/lib.sh" && . "$2"' "$name" "$AK_IT" "$t" 2>&1
       echo "$?" > "$AK_TMP/$name.rc"; } | tee "$out"
     rc=$(cat "$AK_TMP/$name.rc")
     p=$(grep -c '^ok - ' "$out")
     f=$(grep -c '^not ok - ' "$out")
     if [ "$rc" != 0 ] && [ "$f" -eq 0 ]; then
-        [ "$rc" = 124 ] && why="timed out after ${TEST_TIMEOUT}s" || why="exited $rc"
+        [ "$rc" = 124 ] && why="timed out after ${limit}s" || why="exited $rc"
         echo "not ok - $name $why"
         f=1
     fi

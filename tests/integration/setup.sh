@@ -20,6 +20,7 @@ OPENAI_SDK=openai@4
 AGENT_PACKAGES="@openai/codex @google/gemini-cli node@20"
 NPM_TIMEOUT_S=900
 CA_DAYS=3650
+CA_BACKDATE=2d
 SERVER_HOSTS="api.openai.com api.anthropic.com generativelanguage.googleapis.com api.mistral.ai \
 llm.internal example.test localhost"
 # node 18's libnode links these; it also loads three builtins from /usr/share/nodejs.
@@ -32,15 +33,24 @@ mkdir -p "$CACHE"
 
 say() { echo "setup: $*" >&2; }
 
+# The CA is remade when it is not valid at the current time (made by a run under faketime, or
+# too old); a new one is dated from CA_BACKDATE before now where faketime can do that, so that
+# a run with the clock moved back a little still trusts it.
+ca_valid_now() {
+    [ -f "$1/.done" ] && openssl verify -CAfile "$1/ca.pem" "$1/server.pem" >/dev/null 2>&1
+}
+
 setup_ca() {
     dir=$CACHE/ca
-    [ -f "$dir/.done" ] && return 0
+    ca_valid_now "$dir" && return 0
     command -v openssl >/dev/null || { say "openssl CLI missing"; return 1; }
+    back=""
+    command -v faketime >/dev/null && back="faketime -f -$CA_BACKDATE"
     rm -rf "$dir" && mkdir -p "$dir"
     san=""
     for h in $SERVER_HOSTS; do san="${san:+$san,}DNS:$h"; done
     san="$san,IP:127.0.0.1"
-    openssl req -x509 -newkey rsa:2048 -nodes -days "$CA_DAYS" -subj "/CN=agentkavach test CA" \
+    $back openssl req -x509 -newkey rsa:2048 -nodes -days "$CA_DAYS" -subj "/CN=agentkavach test CA" \
         -keyout "$dir/ca.key" -out "$dir/ca.pem" \
         -addext "basicConstraints=critical,CA:TRUE" \
         -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
@@ -48,7 +58,7 @@ setup_ca() {
         -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
     printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
         "$san" > "$dir/server.ext"
-    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    $back openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
         -CAcreateserial -days "$CA_DAYS" -extfile "$dir/server.ext" -out "$dir/server.pem" \
         2>/dev/null
     openssl verify -CAfile "$dir/ca.pem" "$dir/server.pem" >/dev/null

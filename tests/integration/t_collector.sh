@@ -8,7 +8,7 @@ set -u
 : "${AK_BUILD:=$AK_ROOT/build}"
 : "${AK_TMP:=$(mktemp -d)}"
 if [ ! -x "$AK_BUILD/akcollector" ] || [ ! -f "$AK_BUILD/libakcore.a" ]; then
-    echo "FAIL - collector: $AK_BUILD/akcollector or libakcore.a is missing (run make)"
+    echo "not ok - collector: $AK_BUILD/akcollector or libakcore.a is missing (run make)"
     exit 1
 fi
 PKGS="yaml-0.1 lmdb libcjson zlib libbrotlidec libzstd libcrypto"
@@ -16,7 +16,7 @@ AKFILL="$AK_TMP/akfill"
 if ! ${CC:-cc} -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -I"$AK_ROOT" \
         $(pkg-config --cflags $PKGS) "$AK_ROOT/tests/collector/akfill.c" "$AK_BUILD/libakcore.a" \
         $(pkg-config --libs $PKGS) -lpthread -lm -o "$AKFILL"; then
-    echo "FAIL - collector: cannot build the akfill helper"
+    echo "not ok - collector: cannot build the akfill helper"
     exit 1
 fi
 export AK_BUILD AK_ROOT AK_TMP AKFILL

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <time.h>
 
 #include "core/event.h"
 #include "core/ledger.h"
@@ -676,10 +677,13 @@ static size_t read_lines(int fd, char *buf, size_t cap, size_t *used, size_t lin
     size_t n = 0;
     for (size_t i = 0; i < *used; i++)
         n += buf[i] == '\n';
-    for (int waited = 0; n < lines && waited < FOLLOW_WAIT_MS;) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long waited = 0; n < lines && waited < FOLLOW_WAIT_MS;) {
         struct pollfd p = { fd, POLLIN, 0 };
         int pr = poll(&p, 1, 100);
-        waited += 100;
+        clock_gettime(CLOCK_MONOTONIC, &t);     /* time really waited, not polls counted */
+        waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
         if (pr <= 0)
             continue;
         ssize_t r = read(fd, buf + *used, cap - 1 - *used);
@@ -703,7 +707,8 @@ static void test_events_follow(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        dup2(fds[1], 1);
+        if (dup2(fds[1], 1) < 0 || putenv((char *)fx->now_env))   /* the fixture's clock too */
+            _exit(125);
         close(fds[0]);
         execl(akctl_path, akctl_path, "--state-dir", fx->state, "--config", fx->config,
               "events", "--json", "--follow", (char *)NULL);

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include "core/config.h"
 
 #define ERRLEN    AK_CONFIG_ERRLEN
@@ -181,6 +183,10 @@ static void test_example_loads(void **state)
     assert_int_equal(cfg->alert_cooldown_s, 300);
     assert_int_equal(cfg->max_body_bytes, 8 * MIB);
     assert_false(cfg->save_prompts);
+    assert_string_equal(cfg->dashboard_listen, "127.0.0.1:8480");
+    assert_string_equal(cfg->dashboard_token_file, "/etc/agentkavach/dashboard.token");
+    assert_string_equal(cfg->dashboard_web_dir, "/usr/local/share/agentkavach/web");
+    assert_false(cfg->dashboard_allow_remote);
     ak_config_free(cfg);
     unsetenv("AGENTKAVACH_SLACK_WEBHOOK_URL");
 }
@@ -420,6 +426,10 @@ static const struct refusal refusals[] = {
       "      - { threshold: 0.5, channels: [s] }\n      - { threshold: 1.5, channels: [s] }\n",
       6, "defaults.alerts[1].threshold", "(0, 1]" },
     { "unknown_mode", "mode: block\n", 1, "mode", "unknown value 'block'" },
+    { "dashboard_listen_name", "dashboard:\n  listen: localhost:8480\n", 2, "dashboard.listen",
+      "HOST:PORT" },
+    { "dashboard_listen_port", "dashboard:\n  listen: 127.0.0.1:99999\n", 2, "dashboard.listen",
+      "HOST:PORT" },
     { "unknown_on_error", "version: 1\non_error: maybe\n", 2, "on_error",
       "unknown value 'maybe'" },
     { "unknown_budget_type", "defaults:\n  budget:\n    type: weekly\n    limit: 1\n", 3,
@@ -553,6 +563,47 @@ static void test_syntax_error(void **state)
     assert_non_null(strstr(err, "mapping values are not allowed"));
 }
 
+/* dashboard.listen: numeric IPv4 or bracketed IPv6, a port, and whether it is loopback. */
+static void test_listen_parse(void **state)
+{
+    struct sockaddr_storage ss;
+    unsigned len = 0;
+    bool lo = false;
+    assert_true(ak_listen_parse("127.0.0.1:8480", &ss, &len, &lo));
+    assert_true(lo);
+    assert_true(ak_listen_parse("127.9.0.1:1", &ss, &len, &lo));
+    assert_true(lo);
+    assert_true(ak_listen_parse("[::1]:8480", &ss, &len, &lo));
+    assert_true(lo);
+    assert_true(ak_listen_parse("0.0.0.0:8480", &ss, &len, &lo));
+    assert_false(lo);
+    assert_true(ak_listen_parse("[::]:8480", &ss, &len, &lo));
+    assert_false(lo);
+    const char *bad[] = { "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+                          "127.0.0.1:-1", "127.0.0.1:80x", "localhost:80", "::1:80", "[::1]" };
+    for (size_t i = 0; i < AK_ARRAY_LEN(bad); i++)
+        assert_false(ak_listen_parse(bad[i], &ss, &len, &lo));
+}
+
+/* An empty dashboard section is no dashboard; listen alone gets the default token and web dir. */
+static void test_dashboard_defaults(void **state)
+{
+    char path[TEMP_PATH];
+    write_temp("dashboard:\n  listen: 127.0.0.1:9000\n", path);
+    struct ak_config *cfg = load_ok(path);
+    unlink(path);
+    assert_string_equal(cfg->dashboard_listen, "127.0.0.1:9000");
+    assert_string_equal(cfg->dashboard_token_file, AK_DEFAULT_DASHBOARD_TOKEN);
+    assert_string_equal(cfg->dashboard_web_dir, AK_DEFAULT_DASHBOARD_WEB);
+    ak_config_free(cfg);
+    write_temp("version: 1\n", path);
+    cfg = load_ok(path);
+    unlink(path);
+    assert_null(cfg->dashboard_listen);
+    assert_null(cfg->dashboard_token_file);
+    ak_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +616,8 @@ int main(void)
         cmocka_unit_test(test_lookups),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_listen_parse),
+        cmocka_unit_test(test_dashboard_defaults),
         cmocka_unit_test(test_defaults_fill_listed_agents),
         cmocka_unit_test(test_resolve),
     };

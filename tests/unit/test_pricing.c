@@ -204,6 +204,92 @@ static void test_load_default_uses_config_file(void **state)
     assert_non_null(strstr(err, "/nonexistent/prices.yaml"));
 }
 
+/* ---- the compiled-in table (build/gen/prices_table.c) ---- */
+
+struct rows { enum ak_provider prov[1024]; char name[1024][128]; struct ak_price pr[1024]; size_t n; };
+
+static void rows_cb(enum ak_provider prov, const char *model, const struct ak_price *pr, void *ud)
+{
+    struct rows *r = ud;
+    assert_true(r->n < 1024 && strlen(model) < 128);
+    r->prov[r->n] = prov;
+    snprintf(r->name[r->n], sizeof r->name[r->n], "%s", model);
+    r->pr[r->n++] = *pr;
+}
+
+/* Every model, every price and limit, in the same order: the compiled table is prices.yaml. */
+static void test_compiled_equals_yaml(void **state)
+{
+    struct ak_prices *yaml = load_shipped();
+    struct rows *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    ak_prices_each(yaml, rows_cb, a);
+    ak_prices_each(ak_prices_builtin(), rows_cb, b);
+    assert_true(a->n > 100);
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_int_equal(a->prov[i], b->prov[i]);
+        assert_string_equal(a->name[i], b->name[i]);
+        assert_memory_equal(&a->pr[i], &b->pr[i], sizeof a->pr[i]);
+    }
+    free(a);
+    free(b);
+    ak_prices_free(yaml);
+}
+
+static void copy_shipped(const char *extra, char *path)
+{
+    char exe[PATH_MAX], src[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    snprintf(src, sizeof src, "%s/../../pricing/prices.yaml", exe);
+    if (access(src, R_OK) != 0)
+        snprintf(src, sizeof src, "pricing/prices.yaml");
+    FILE *f = fopen(src, "rb");
+    assert_non_null(f);
+    static char text[1 << 20];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    strncat(text, extra, sizeof text - len - 1);
+    write_temp(text, path);
+}
+
+/* Without pricing.file no file is read; a configured copy of prices.yaml is recognised by its
+ * bytes, and a file that differs by one byte is parsed (and prices what it says). */
+static void test_load_default_compiled_unless_file_differs(void **state)
+{
+    char path[64], err[ERRLEN] = "";
+    struct ak_prices *p = NULL;
+    assert_int_equal(ak_prices_load_default(NULL, &p, err, sizeof err), AK_OK);
+    assert_ptr_equal(p, ak_prices_builtin());
+    ak_prices_free(p);                       /* a no-op on the compiled table */
+    assert_int_equal(input_of(ak_prices_builtin(), NULL, AK_PROV_OPENAI, "gpt-4o"), 2500000);
+
+    copy_shipped("", path);
+    struct ak_config cfg = { .pricing_file = path };
+    assert_int_equal(ak_prices_load_default(&cfg, &p, err, sizeof err), AK_OK);
+    unlink(path);
+    assert_ptr_equal(p, ak_prices_builtin());
+
+    copy_shipped("    zz-local-model: { input: 1, output: 2 }\n", path);
+    assert_int_equal(ak_prices_load_default(&cfg, &p, err, sizeof err), AK_OK);
+    unlink(path);
+    assert_ptr_not_equal(p, ak_prices_builtin());
+    assert_int_equal(input_of(p, NULL, AK_PROV_MISTRAL, "zz-local-model"), 1000000);
+    assert_int_equal(input_of(p, NULL, AK_PROV_OPENAI, "gpt-4o"), 2500000);
+    ak_prices_free(p);
+}
+
+static int setup_compiled(void **state)
+{
+    *state = (void *)ak_prices_builtin();
+    return 0;
+}
+
 /* ---- look-up rules (fixture table) ---- */
 
 static void test_lookup_exact(void **state)
@@ -499,12 +585,17 @@ int main(void)
     };
     const struct CMUnitTest files[] = {
         cmocka_unit_test(test_load_default_finds_table),
+        cmocka_unit_test(test_compiled_equals_yaml),
+        cmocka_unit_test(test_load_default_compiled_unless_file_differs),
         cmocka_unit_test(test_load_default_uses_config_file),
         cmocka_unit_test(test_malformed_refused_with_line),
         cmocka_unit_test(test_missing_file),
     };
     int failed = cmocka_run_group_tests_name("pricing_shipped", shipped, setup_shipped,
                                              teardown_prices);
+    /* the same checks of the shipped prices against the table processes actually use */
+    failed += cmocka_run_group_tests_name("pricing_compiled", shipped, setup_compiled,
+                                          teardown_prices);
     failed += cmocka_run_group_tests_name("pricing_lookup", fixture_tests, setup_fixture,
                                           teardown_prices);
     failed += cmocka_run_group_tests_name("pricing_files", files, NULL, NULL);

@@ -294,6 +294,54 @@ static void test_keepalive_pass_then_hold(void **state)
     free(post);
 }
 
+/* One connection, three requests: the key changes in the second and changes back in the
+ * third; each request carries its own key's fingerprint (the key cache never serves a stale
+ * one), a request without a key has none, and a second connection gets its own key's. */
+static void test_keepalive_key_changes(void **state)
+{
+    (void)state;
+    static const char *const keys[] = { KEY_OPENAI, "test-key-openai-1111", KEY_OPENAI, NULL };
+    struct ak_reqparser *p = ak_reqparser_new(AK_PROV_OPENAI, MAX_BODY);
+    for (size_t i = 0; i < 4; i++) {
+        char head[256], fp[13] = "";
+        if (keys[i])
+            snprintf(head, sizeof head, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com"
+                     "\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n", keys[i]);
+        else
+            snprintf(head, sizeof head, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com"
+                     "\r\nContent-Type: application/json\r\n");
+        size_t len, c = 0;
+        char *msg = wu_http_cl(head, chat_body, &len);
+        ak_reqparser_reset(p);
+        assert_int_equal(ak_reqparser_feed(p, (const unsigned char *)msg, len, &c), AK_REQ_DONE);
+        if (keys[i])
+            fp_of(keys[i], fp);
+        assert_string_equal(ak_reqparser_request(p)->key_fp, fp);
+        free(msg);
+    }
+    char a[13], b[13];
+    fp_of(keys[0], a);
+    fp_of(keys[1], b);
+    assert_string_not_equal(a, b);
+    /* interleaved connections of one thread */
+    struct ak_reqparser *q = ak_reqparser_new(AK_PROV_OPENAI, MAX_BODY);
+    for (size_t i = 0; i < 3; i++) {
+        struct ak_reqparser *r = i % 2 ? q : p;
+        char head[256], fp[13];
+        snprintf(head, sizeof head, "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com"
+                 "\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n", keys[i % 2]);
+        size_t len, c = 0;
+        char *msg = wu_http_cl(head, chat_body, &len);
+        ak_reqparser_reset(r);
+        assert_int_equal(ak_reqparser_feed(r, (const unsigned char *)msg, len, &c), AK_REQ_DONE);
+        fp_of(keys[i % 2], fp);
+        assert_string_equal(ak_reqparser_request(r)->key_fp, fp);
+        free(msg);
+    }
+    ak_reqparser_free(q);
+    ak_reqparser_free(p);
+}
+
 static void test_pass_reasons(void **state)
 {
     (void)state;
@@ -455,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_azure_responses_embeddings),
         cmocka_unit_test(test_chunked_and_gzip_bodies),
         cmocka_unit_test(test_keepalive_pass_then_hold),
+        cmocka_unit_test(test_keepalive_key_changes),
         cmocka_unit_test(test_pass_reasons),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_rewrite_include_usage),

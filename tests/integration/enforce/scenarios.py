@@ -10,6 +10,8 @@
   modes       monitor (over budget goes through, "would refuse:"), off (no event, same bytes)
   period      a daily budget turns at 00:00 UTC (AGENTKAVACH_FAKE_NOW_MS), total never does,
               akctl reset zeroes the current period
+Clock: every process gets the run's pinned clock (run.sh exports AGENTKAVACH_FAKE_NOW_MS,
+tests/akclock.py); a scenario that moves time sets its own instants from that clock.
   onkill      an alert rule with the kill channel: akcollector --once signals a live agent
               process (on_kill.signal) or runs on_kill.command with AK_AGENT
   policy      one budget in force everywhere: a listed agent without `budget:` has
@@ -28,9 +30,13 @@ import time
 
 import ekit
 
+sys.path.insert(0, os.path.dirname(ekit.IT))
+import akclock  # noqa: E402
+
 R = ekit.R
 PLAIN = "Write one line about budgets."
 SUSPEND_MAX_S = 1.0
+REFUSED_PROCESS_MAX_S = 3.0  # a new client process, start-up included, refused (not hung)
 BIG = "agents:\n  %s:\n    budget: { type: total, limit: 1000 }\n"
 HOUR_MS = 3600 * 1000
 DAY_MS = 24 * HOUR_MS
@@ -38,7 +44,7 @@ COLLECTOR = os.path.join(ekit.AK_BUILD, "akcollector")
 EXPECT_BODY_BYTES = 2 * 1024 * 1024
 EXPECT_SLACK_S = 0.5
 LINGER_S = 30
-KILL_WAIT_S = 5
+KILL_WAIT_S = 15            # bounds on waits that end as soon as the thing happens
 
 
 def call(tag, provider="openai", op="chat", stream=False, extra="", **opts):
@@ -119,12 +125,13 @@ def t_suspend():
         dt = time.monotonic() - t0
         ev = last_event(sc)
         R.check(rc == 0 and run.statuses == ["429"] and not recs and run.call_times
-                and run.call_times[-1] < SUSPEND_MAX_S
+                and run.call_times[-1] < REFUSED_PROCESS_MAX_S
                 and ev.get("decision") == "blocked_suspended"
                 and "enf-test" in (ev.get("reason") or ""),
                 "suspend: after akctl suspend A, A's next call (new %s process) is refused "
                 "with blocked_suspended within %.0f s (call %.3f s, process %.3f s)" % (
-                    client, SUSPEND_MAX_S, run.call_times[-1] if run.call_times else -1, dt),
+                    client, REFUSED_PROCESS_MAX_S, run.call_times[-1] if run.call_times else -1,
+                    dt),
                 "akctl rc %s %s; statuses %s; mock got %d; event %s" % (
                     rc, err, run.statuses, len(recs), ekit.ev_brief([ev])))
     run, recs, _ = one(sc, b)
@@ -155,10 +162,11 @@ def t_suspend():
 
 
 def t_suspend_now(sc, agent):
-    """suspend --now while a SLOW stream (50 ms between chunks) is in flight."""
+    """suspend --now while a SLOW LONG stream (60 pieces, 50 ms apart: 3 s, so that akctl's
+    start-up on a loaded machine cannot outlast it) is in flight."""
     for client in ("curl", "httpx-async"):
         tag = ekit.uniq_tag("n")
-        spec, _ = sc.spec([call(tag, "anthropic", "messages", True, "SLOW", max_tokens=200)])
+        spec, _ = sc.spec([call(tag, "anthropic", "messages", True, "SLOW LONG", max_tokens=200)])
         # Reference: the full stream's length without suspension.
         state = {}
 
@@ -227,7 +235,7 @@ def t_guardrails():
     check_guard("max_calls", run, evs, ["200", "200", "429"], "blocked_guardrail", "max_calls")
 
     sc, a = guard_scene("runtime", ["max_runtime: 60"])
-    t0 = int(time.time() * 1000)
+    t0 = akclock.now_ms()
     run, _ = run_agent(sc, a, [call(ekit.uniq_tag("g"), fake_now_ms=t0),
                                call(ekit.uniq_tag("g"), fake_now_ms=t0 + 30 * 1000),
                                call(ekit.uniq_tag("g"), fake_now_ms=t0 + 61 * 1000)],
@@ -373,6 +381,16 @@ def t_period():
 
 # ---------------------------------------------------------------------------- on_kill
 
+def wait_file(path, needle, timeout_s):
+    """The text of path once it holds needle (or whatever it holds when timeout_s is up)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        text = open(path).read() if os.path.exists(path) else ""
+        if needle in text or time.monotonic() >= end:
+            return text
+        time.sleep(0.05)
+
+
 def t_onkill():
     """The agent spends, then its budget is lowered below what it spent (an agent over its
     budget: in enforce mode reservations keep spend under the limit, and refused calls never
@@ -383,7 +401,7 @@ def t_onkill():
         cmd_out = os.path.join(sc.work, "command.out")
         sig_file = os.path.join(sc.work, "signal.out")
         on_kill = "{ signal: TERM }" if variant == "signal" else \
-            "{ command: \"env > %s\" }" % cmd_out
+            "{ command: \"env > %s.part && mv %s.part %s\" }" % (cmd_out, cmd_out, cmd_out)
         with open(sc.config, "a") as f:
             f.write("agents:\n  %s:\n    budget: { type: total, limit: 1000 }\n"
                     "    alerts:\n      - { threshold: 1.0, channels: [kill] }\n"
@@ -408,7 +426,8 @@ def t_onkill():
                     "on_kill signal TERM: akcollector --once sends SIGTERM to the live agent "
                     "process that is over its budget", diag)
         else:
-            text = open(cmd_out).read() if os.path.exists(cmd_out) else ""
+            # the collector starts the command detached: wait for it (bounded), never sleep
+            text = wait_file(cmd_out, "AK_", KILL_WAIT_S)
             R.check("AK_AGENT=%s" % agent in text and "AK_REASON=" in text
                     and "AK_SPENT_USD=" in text,
                     "on_kill command: runs with AK_AGENT, AK_REASON, AK_SPENT_USD",

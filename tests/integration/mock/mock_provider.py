@@ -23,7 +23,9 @@ Token rules (see tests/README.md):
   reasoning= output // 2       when it contains THINK (Mistral reports none)
 Reply variants, by a marker word in the prompt, the X-Mock-Options header, a mock= query
 parameter or $MOCK_OPTIONS: GZIP (gzip when the client accepts it), CLEN (Content-Length
-instead of chunked), TRUNCATE, BADJSON, BIGHEADERS, BIGBODY, SLOW, ERROR500.
+instead of chunked), TRUNCATE, BADJSON, BIGHEADERS, BIGBODY, SLOW, ERROR500, LONG (a stream
+in LONG_STREAM_PIECES pieces instead of STREAM_PIECES: with SLOW it lasts seconds, so a test
+can act while it is in flight on a loaded machine).
 """
 import argparse
 import hashlib
@@ -58,9 +60,10 @@ TLS_HANDSHAKE = 22
 EXT_SNI = 0
 EXT_ALPN = 16
 STREAM_PIECES = 4
+LONG_STREAM_PIECES = 60
 EMBED_DIMS = 8
 MARKERS = ("CACHE", "CWRITE", "THINK", "GZIP", "CLEN", "TRUNCATE", "BADJSON", "BIGHEADERS",
-           "BIGBODY", "SLOW", "ERROR500")
+           "BIGBODY", "SLOW", "ERROR500", "LONG")
 # An h2 client gets an empty SETTINGS frame and GOAWAY(last stream 0, HTTP_1_1_REQUIRED).
 H2_SETTINGS = bytes.fromhex("000000" "04" "00" "00000000")
 H2_GOAWAY_HTTP11 = bytes.fromhex("000008" "07" "00" "00000000" "00000000" "0000000d")
@@ -585,6 +588,8 @@ def plan_llm(kind, path_model, query, headers, body, conn):
            "pieces": STREAM_PIECES, "sse": query.get("alt") == ["sse"]}
     if "BIGBODY" in markers and stream:
         ctx["pieces"] = BIG_BODY_BYTES // BIG_STREAM_PIECE_BYTES
+    elif "LONG" in markers:
+        ctx["pieces"] = LONG_STREAM_PIECES
     log = {"provider": provider, "operation": operation, "stream": stream,
            "include_usage": bool((req.get("stream_options") or {}).get("include_usage")),
            "model_requested": req.get("model") if kind != "gemini" else path_model,

@@ -39,18 +39,30 @@ preload_main() {
         [ "$code" = 200 -a "$n" = 0 ]
     rm -rf "$s"
 
-    # one ledger for every user: root made it first, nobody records into it too
-    shared=$(mktemp -d /tmp/ak-shared.XXXXXX) && chmod 1777 "$shared"
+    # one ledger for the group: root made it first, nobody in the group records into it too,
+    # nobody outside it cannot touch it (as make install lays it out, with the group `users`
+    # standing in for agentkavach: a test must not add groups to the host)
+    shared=$(mktemp -d /tmp/ak-shared.XXXXXX) && chmod 755 "$shared"
     printf 'version: 1\nstate_dir: %s/state\n' "$shared" > "$shared/agentkavach.yaml"
-    chmod 644 "$shared/agentkavach.yaml" && mkdir -m 1777 "$shared/state"
-    for who in root nobody; do
-        setpriv --reuid=$who --regid=$([ $who = root ] && echo root || echo nogroup) --clear-groups \
-            env -i PATH=/usr/bin:/bin AGENTKAVACH_CONFIG="$shared/agentkavach.yaml" \
-            AGENTKAVACH_AGENT=user-$who curl -sS -o /dev/null -H "Content-Type: application/json" \
-            -d "$BODY" https://api.openai.com/v1/chat/completions
+    chmod 644 "$shared/agentkavach.yaml" && mkdir "$shared/state" && chgrp users "$shared/state" \
+        && chmod 2770 "$shared/state"
+    for who in root nobody-in-group nobody; do
+        case $who in
+        root) ids="--reuid=root --regid=root --clear-groups" ;;
+        nobody-in-group) ids="--reuid=nobody --regid=nogroup --groups=users" ;;
+        nobody) ids="--reuid=nobody --regid=nogroup --clear-groups" ;;
+        esac
+        # shellcheck disable=SC2086
+        setpriv $ids env -i PATH=/usr/bin:/bin AGENTKAVACH_CONFIG="$shared/agentkavach.yaml" \
+            AGENTKAVACH_AGENT=user-$who AGENTKAVACH_LOG=off curl -sS -o /dev/null \
+            -H "Content-Type: application/json" -d "$BODY" https://api.openai.com/v1/chat/completions
     done
     n=$("$AK_BUILD/akctl" --config "$shared/agentkavach.yaml" events --json | grep -c '"decision":"allowed"')
-    ak_check "one ledger for all users: root and nobody both recorded ($n events)" [ "$n" = 2 ]
+    ak_check "one ledger for the group: root and a member both recorded, an outsider not ($n events)" \
+        [ "$n" = 2 ]
+    modes=$(stat -c '%a %G' "$shared/state/state.mdb" "$shared/state/state.mdb-lock" | sort -u)
+    ak_check "ledger files are 660 with the directory's group, nothing for others ($modes)" \
+        [ "$modes" = "660 users" ]
     rm -rf "$shared"
 
     umount /etc/ld.so.preload

@@ -8,6 +8,7 @@
  * Buckets have their own locks; pthread_atfork keeps them consistent across fork.
  */
 #include "shim/stub.h"
+#include "core/llmhosts.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,12 +36,6 @@ static struct {
     pthread_once_t once;
 } tab = { .h2_lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
 
-static const struct { const char *host; int provider; } builtin_hosts[] = {
-    { "api.openai.com", 1 },                      /* AK_PROV_OPENAI */
-    { "api.anthropic.com", 2 },                   /* AK_PROV_ANTHROPIC */
-    { "generativelanguage.googleapis.com", 3 },   /* AK_PROV_GEMINI */
-    { "api.mistral.ai", 4 },                      /* AK_PROV_MISTRAL */
-};
 
 static void tab_prepare(void)
 {
@@ -138,10 +133,7 @@ static struct sconn *conn_insert(const SSL *s)
 
 static int builtin_provider(const char *host)
 {
-    for (size_t i = 0; i < sizeof builtin_hosts / sizeof builtin_hosts[0]; i++)
-        if (strcasecmp(host, builtin_hosts[i].host) == 0)
-            return builtin_hosts[i].provider;
-    return 0;
+    return ak_llm_host_provider(host);
 }
 
 typedef const char *(*servername_fn)(const SSL *, int);

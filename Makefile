@@ -7,6 +7,7 @@
 #   engine/*.c                -> build/libakengine.so (the metering engine, dlopen'ed by the stub)
 #   collector/*.c             -> build/akcollector
 #   tools/akctl*.c            -> build/akctl ; tools/akrun.c -> build/akrun
+#   egress/*.c                -> build/akproxy        (links the engine objects: one engine)
 #   tests/unit/test_*.c       -> build/tests/test_*   (one cmocka binary each)
 
 PREFIX  ?= /usr/local
@@ -29,6 +30,7 @@ CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 REDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+EVENT_LIBS  := $(shell pkg-config --libs libevent libevent_openssl 2>/dev/null) -lssl
 
 WARN    := -Wall -Wextra -Wno-unused-parameter
 ifeq ($(CI),true)
@@ -54,6 +56,7 @@ STUB_SRC    := $(wildcard shim/stub*.c)
 ENGINE_SRC  := $(wildcard engine/*.c)
 COLL_SRC    := $(wildcard collector/*.c)
 AKCTL_SRC   := $(wildcard tools/akctl*.c)
+EGRESS_SRC  := $(wildcard egress/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 TEST_HELP   := $(wildcard tests/unit/helper_*.c)
 
@@ -66,10 +69,11 @@ STUB_OBJ    := $(call obj,$(STUB_SRC))
 ENGINE_OBJ  := $(call obj,$(ENGINE_SRC))
 COLL_OBJ    := $(call obj,$(COLL_SRC))
 AKCTL_OBJ   := $(call obj,$(AKCTL_SRC))
+EGRESS_OBJ  := $(call obj,$(EGRESS_SRC))
 TEST_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC))
 TEST_HOBJ   := $(call obj,$(TEST_HELP))
 
-ALL := $(B)/libakcore.a $(B)/libakshim.so $(B)/libakengine.so $(B)/akctl $(B)/akrun
+ALL := $(B)/libakcore.a $(B)/libakshim.so $(B)/libakengine.so $(B)/akctl $(B)/akrun $(B)/akproxy
 ifneq ($(COLL_SRC),)
 ALL += $(B)/akcollector
 endif
@@ -83,7 +87,8 @@ $(B)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # The stub: libc (and libdl) only, hidden visibility, exported hooks listed in the version script.
-$(STUB_OBJ) $(B)/obj/tools/akrun.o: $(B)/obj/%.o: %.c
+AKRUN_OBJ := $(B)/obj/tools/akrun.o $(B)/obj/tools/akrun_proxy.o
+$(STUB_OBJ) $(AKRUN_OBJ): $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(STUB_CFLAGS) $(STUB_EXTRA) -MMD -MP -c $< -o $@
 # ...except the dlopen wrapper, which must end in a tail call (see shim/stub_dlopen.c)
@@ -114,10 +119,13 @@ $(B)/libakengine.so: $(ENGINE_OBJ) $(B)/libakcore.a
 $(B)/akcollector: $(COLL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(COLL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(REDIS_LIBS) -lpthread -lm
 
+$(B)/akproxy: $(EGRESS_OBJ) $(B)/libakengine.a $(B)/libakcore.a
+	$(CC) -o $@ $(EGRESS_OBJ) $(B)/libakengine.a $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) $(EVENT_LIBS) -lpthread -lm
+
 $(B)/akctl: $(AKCTL_OBJ) $(B)/libakcore.a
 	$(CC) -o $@ $(AKCTL_OBJ) $(B)/libakcore.a $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
 
-$(B)/akrun: $(B)/obj/tools/akrun.o
+$(B)/akrun: $(AKRUN_OBJ)
 	$(CC) -o $@ $^ $(STUB_LDFLAGS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(TEST_HOBJ) $(B)/libakengine.a $(B)/libakcore.a
@@ -185,7 +193,7 @@ install: all
 	for f in $(DESTDIR)$(STATEDIR)/state.mdb $(DESTDIR)$(STATEDIR)/state.mdb-lock; do \
 	    if [ -f "$$f" ]; then chmod o-rwx "$$f"; chgrp $(AK_GROUP) "$$f" 2>/dev/null || true; fi; done
 	install -d -m 0755 $(DESTDIR)$(LOGDIR)
-	install -m 0755 $(B)/akctl $(B)/akrun $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(B)/akctl $(B)/akrun $(B)/akproxy $(DESTDIR)$(BINDIR)/
 	if [ -f $(B)/akcollector ]; then install -m 0755 $(B)/akcollector $(DESTDIR)$(BINDIR)/; fi
 	install -m 0644 pricing/prices.yaml $(DESTDIR)$(DATADIR)/prices.yaml
 	# the dashboard's page (served by akcollector; Chart.js comes from Debian's libjs-chart.js)
@@ -194,11 +202,12 @@ install: all
 	install -m 0644 agentkavach.yaml.example $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml.example
 	[ -f $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml ] || install -m 0644 dist/agentkavach.yaml $(DESTDIR)$(SYSCONFDIR)/agentkavach.yaml
 	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/akcollector.service.in > $(DESTDIR)$(UNITDIR)/akcollector.service
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/akproxy.service.in > $(DESTDIR)$(UNITDIR)/akproxy.service
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libakshim.so $(DESTDIR)$(LIBDIR)/libakengine.so
-	rm -f $(DESTDIR)$(BINDIR)/akctl $(DESTDIR)$(BINDIR)/akrun $(DESTDIR)$(BINDIR)/akcollector
-	rm -f $(DESTDIR)$(UNITDIR)/akcollector.service $(DESTDIR)$(DATADIR)/prices.yaml
+	rm -f $(DESTDIR)$(BINDIR)/akctl $(DESTDIR)$(BINDIR)/akrun $(DESTDIR)$(BINDIR)/akcollector $(DESTDIR)$(BINDIR)/akproxy
+	rm -f $(DESTDIR)$(UNITDIR)/akcollector.service $(DESTDIR)$(UNITDIR)/akproxy.service $(DESTDIR)$(DATADIR)/prices.yaml
 	rm -rf $(DESTDIR)$(DATADIR)/web
 
 clean:

@@ -108,7 +108,7 @@ bench_firstcall() {
 
 bench_instructions() {
     command -v valgrind > /dev/null || { say "valgrind missing (apt-get install valgrind)"; exit 1; }
-    say "instructions: callgrind over curl and Python urllib (first call, later call, SSE event)"
+    say "6/6 instructions: callgrind over curl and Python urllib (first call, later call, SSE event)"
     printf '%s' "$INSTR_CHAT" > "$TMP/chat.json"
     printf '%s' "$INSTR_STREAM" > "$TMP/stream.json"
     mkdir -p "$TMP/istate"

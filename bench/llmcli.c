@@ -3,7 +3,8 @@
  * "agent" of the metered-call benches. It does nothing per call beyond writing the request
  * and framing the reply (Content-Length or chunked), so the shim's share of its CPU shows.
  *
- * usage: llmcli -p PORT -S SNI -m MODE [-r ROUND] [-n CALLS] [-w WARMUP] [-s]
+ * usage: llmcli -p PORT -S SNI -m MODE [-r ROUND] [-n CALLS] [-w WARMUP] [-s] [-x PROXY_PORT]
+ *   -x: through an HTTPS proxy (akproxy) on 127.0.0.1:PROXY_PORT, CONNECT 127.0.0.1:PORT.
  *   without -s: CALLS chat completions; prints p50 and mean latency and CPU per call;
  *   with -s:    CALLS streamed completions (SSE); prints time and CPU per stream and per chunk.
  * The first WARMUP calls are not measured (the shim loads its engine and opens the ledger on
@@ -137,12 +138,38 @@ static char *request_build(const char *sni, bool stream, size_t *len)
     return req;
 }
 
+/* A CONNECT tunnel through the proxy on 127.0.0.1:proxy to 127.0.0.1:port; -1 on failure. */
+static int connect_via(int proxy, int port)
+{
+    char head[256], reply[1024];
+    int fd = bl_connect("127.0.0.1", proxy);
+    int n = snprintf(head, sizeof head, "CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "Proxy-Authorization: Basic YmVuY2g6\r\n\r\n", port, port);  /* bench: */
+    size_t got = 0;
+    if (fd < 0 || write(fd, head, (size_t)n) != n)
+        goto fail;
+    while (got < sizeof reply - 1 && !memmem(reply, got, HDR_END, 4)) {
+        ssize_t r = read(fd, reply + got, 1);   /* byte by byte: nothing past the head */
+        if (r <= 0)
+            goto fail;
+        got += (size_t)r;
+    }
+    if (got < 12 || memcmp(reply, "HTTP/1.1 200", 12) != 0)
+        goto fail;
+    return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     const char *sni = NULL, *mode = "plain";
     int port = 0, round = 0, calls = DEFAULT_CALLS, warmup = DEFAULT_WARMUP, opt;
     bool stream = false;
-    while ((opt = getopt(argc, argv, "p:S:m:r:n:w:s")) != -1) {
+    int proxy = 0;
+    while ((opt = getopt(argc, argv, "p:S:m:r:n:w:sx:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'S': sni = optarg; break;
@@ -151,6 +178,7 @@ int main(int argc, char **argv)
         case 'n': calls = atoi(optarg); break;
         case 'w': warmup = atoi(optarg); break;
         case 's': stream = true; break;
+        case 'x': proxy = atoi(optarg); break;
         default: goto usage;
         }
     }
@@ -161,7 +189,7 @@ int main(int argc, char **argv)
     double *lat = calloc((size_t)calls, sizeof *lat);
     struct conn *c = calloc(1, sizeof *c);
     SSL_CTX *ctx = bl_client_ctx();
-    int fd = bl_connect("127.0.0.1", port);
+    int fd = proxy ? connect_via(proxy, port) : bl_connect("127.0.0.1", port);
     if (!req || !lat || !c || !ctx || fd < 0 || !(c->ssl = bl_client_ssl(ctx, fd, sni))) {
         fprintf(stderr, "llmcli: cannot connect to 127.0.0.1:%d as %s\n", port, sni);
         return 1;

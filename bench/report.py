@@ -95,7 +95,7 @@ def tls_rows(res):
                            (b, "plain", ""), (b, "shim", ""), spec="{:.3f}")
         wall_noise = res.spread(lambda p, s: float(s["mb_s"]) / float(p["mb_s"]),
                                 (b, "plain", ""), (b, "shim", ""), spec="{:.3f}")
-        out.append(("2", f"non-LLM TLS {label}", fmt(plain), fmt(shim),
+        out.append(("2", f"non-LLM TLS {label} (C client and server, `tlspair`)", fmt(plain), fmt(shim),
                     fmt(cpu, "{:.3f}", "× by CPU") + f" (wall {fmt(ratio, '{:.3f}', '×')})",
                     "≥ 0.99×", verdict(None if cpu is None else cpu >= 0.99),
                     f"CPU {noise}; wall {wall_noise}"))
@@ -159,7 +159,7 @@ def ledger_rows(res):
                            ("ledger", p, ""), ("redis", p, ""))
         noise = res.spread(lambda a, b: float(a["calls_s"]) / float(b["calls_s"]),
                            ("ledger", p, ""), ("redis", p, ""))
-        out.append(("5", f"reserve+commit calls/s, {p[1:]} proc (Redis baseline)",
+        out.append(("5", f"reserve+commit calls/s, {p[1:]} proc (`ledgerb`; Redis baseline)",
                     fmt(rd, "{:.0f}"), fmt(lg, "{:.0f}"), fmt(ratio, "{:.2f}", "×"),
                     "≥ 10× Redis", verdict(None if ratio is None else ratio >= 10), noise))
     out.append(("5", "pre-call check (reserve) p50 / commit p50, 1 proc, µs "

@@ -175,7 +175,7 @@ shim_env() {
 }
 
 bench_load() {
-    say "1/5 load cost: /bin/true and python3 -c pass (none / empty .so / shim, alternating)"
+    say "1/6 load cost: /bin/true and python3 -c pass (none / empty .so / shim, alternating)"
     for r in $(seq "$ROUNDS"); do
         for c in true python3; do
             if [ "$c" = true ]; then n=$SPAWN_TRUE; set -- /bin/true; else n=$SPAWN_PY; set -- "$PY" -c pass; fi
@@ -186,7 +186,7 @@ bench_load() {
 }
 
 bench_tls() {
-    say "2/5 non-LLM TLS: ${TLS_MIB} MiB bulk and $TLS_SMALL x 64 B, without / with the shim"
+    say "2/6 non-LLM TLS: ${TLS_MIB} MiB bulk and $TLS_SMALL x 64 B, without / with the shim"
     for r in $(seq "$ROUNDS"); do
         "$BB/tlspair" -c "$TMP/cert.pem" -k "$TMP/key.pem" -m plain -r "$r" -b "$TLS_MIB" \
             -s "$TLS_SMALL" >> "$RES"
@@ -196,7 +196,7 @@ bench_tls() {
 }
 
 bench_call() {
-    say "3/5 metered calls: $CALLS keep-alive chat calls direct, with the shim, through nginx"
+    say "3/6 metered calls: $CALLS keep-alive chat calls direct, with the shim, through nginx"
     for r in $(seq "$ROUNDS"); do
         "$BB/llmcli" -p "$MOCK_PORT" -S llm.bench -n "$CALLS" -m direct -r "$r" >> "$RES"
         shim_env "$BB/llmcli" -p "$MOCK_PORT" -S llm.bench -n "$CALLS" -m shim -r "$r" >> "$RES"
@@ -210,7 +210,7 @@ bench_call() {
 }
 
 bench_stream() {
-    say "4/5 streaming: $STREAMS streams of $CHUNKS SSE chunks, without / with the shim"
+    say "4/6 streaming: $STREAMS streams of $CHUNKS SSE chunks, without / with the shim"
     for r in $(seq "$ROUNDS"); do
         "$BB/llmcli" -p "$MOCK_PORT" -S llm.bench -s -n "$STREAMS" -w 1 -m direct -r "$r" >> "$RES"
         shim_env "$BB/llmcli" -p "$MOCK_PORT" -S llm.bench -s -n "$STREAMS" -w 1 -m shim \
@@ -229,7 +229,7 @@ redis_run() {
 }
 
 bench_ledger() {
-    say "5/5 budget check + commit: ledger vs Redis INCRBYFLOAT from 1, 2, 8 processes"
+    say "5/6 budget check + commit: ledger vs Redis INCRBYFLOAT from 1, 2, 8 processes"
     for r in $(seq "$ROUNDS"); do
         for p in 1 2 8; do
             d=$(mktemp -d "$TMP/ledger.XXXXXX")

@@ -84,7 +84,10 @@ enum ak_err ak_config_defaults(struct ak_config **out)
     cfg->state_dir = strdup(AK_DEFAULT_STATE_DIR);
     cfg->identity_default = strdup(DEFAULT_IDENTITY);
     cfg->jsonl_fsync = strdup(DEFAULT_JSONL_FSYNC);
+    cfg->egress_listen = strdup(AK_EGRESS_LISTEN);
+    cfg->egress_ca_dir = strdup(AK_EGRESS_CA_DIR);
     if (!cfg->state_dir || !cfg->identity_default || !cfg->jsonl_fsync || !cfg->fleet.key_prefix ||
+        !cfg->egress_listen || !cfg->egress_ca_dir ||
         cfg_default_socket(cfg) != AK_OK) {
         ak_config_free(cfg);
         return AK_ERR_NOMEM;
@@ -143,6 +146,7 @@ static void free_agent(struct ak_agent_cfg *a)
     free(a->name);
     free_alerts(a->alerts, a->n_alerts);
     free(a->on_kill.command);
+    free_strs(a->users, a->n_users);
 }
 
 void cfg_alerts_free(struct ak_alert_rule *alerts, size_t n)
@@ -257,6 +261,9 @@ void ak_config_free(struct ak_config *cfg)
     free(cfg->jsonl_fsync);
     free(cfg->otlp_endpoint);
     free(cfg->collector_socket);
+    free(cfg->egress_listen);
+    free(cfg->egress_transparent);
+    free(cfg->egress_ca_dir);
     free(cfg->dashboard_listen);
     free(cfg->dashboard_token_file);
     free(cfg->dashboard_web_dir);

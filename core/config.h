@@ -13,6 +13,8 @@
 
 #define AK_DEFAULT_CONFIG_PATH "/etc/agentkavach/agentkavach.yaml"
 #define AK_DEFAULT_STATE_DIR   "/var/lib/agentkavach"
+#define AK_EGRESS_LISTEN       "127.0.0.1:8479"     /* egress.listen */
+#define AK_EGRESS_CA_DIR       "/etc/agentkavach/ca" /* egress.ca_dir */
 #define AK_DEFAULT_MAX_BODY    (8u * 1024 * 1024)   /* limits.max_body_bytes */
 #define AK_DEFAULT_LEDGER_WAIT_MS 50u               /* limits.ledger_wait_ms */
 #define AK_CONFIG_ERRLEN       512
@@ -30,6 +32,7 @@ enum ak_on_error { AK_ON_ERROR_OPEN = 0, AK_ON_ERROR_CLOSED };
 enum ak_http2 { AK_HTTP2_NATIVE = 0, AK_HTTP2_DOWNGRADE };   /* http2: */
 enum ak_period_type { AK_PERIOD_DAILY = 0, AK_PERIOD_MONTHLY, AK_PERIOD_TOTAL };
 enum ak_unknown_model { AK_UNKNOWN_ALLOW = 0, AK_UNKNOWN_BLOCK };
+enum ak_unmetered_tls { AK_UNMETERED_ALLOW = 0, AK_UNMETERED_BLOCK };
 enum ak_budget_scope { AK_BUDGET_HOST = 0, AK_BUDGET_FLEET };   /* budget `scope:` */
 enum ak_fleet_error { AK_FLEET_HOLD = 0, AK_FLEET_OPEN };       /* fleet.on_fleet_error */
 
@@ -89,6 +92,9 @@ struct ak_agent_cfg {
     struct ak_alert_rule *alerts;
     size_t n_alerts;
     struct ak_on_kill on_kill;
+    char **users;                 /* users (names or uids) that may spend as this agent through
+                                     akproxy; NULL = any user (see egress/README.md) */
+    size_t n_users;
 };
 
 struct ak_shared_budget {
@@ -178,6 +184,11 @@ struct ak_config {
     int64_t outbox_max_events;    /* outbox growth bound; default 1,000,000 */
     int alert_cooldown_s;         /* guardrail/suspension alert cooldown; default 300 */
 
+    /* egress: akproxy */
+    char *egress_listen;          /* CONNECT listener, host:port; default AK_EGRESS_LISTEN */
+    char *egress_transparent;     /* SO_ORIGINAL_DST listener for nftables redirects; NULL = off */
+    char *egress_ca_dir;          /* the host CA; default <sysconfdir>/ca */
+    enum ak_unmetered_tls unmetered_tls;
     /* dashboard (served by akcollector); listen NULL = no dashboard */
     char *dashboard_listen;       /* "127.0.0.1:8480" or "[::1]:8480" */
     char *dashboard_token_file;   /* default AK_DEFAULT_DASHBOARD_TOKEN once listen is set */

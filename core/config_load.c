@@ -34,6 +34,7 @@ static const char *const period_names[] = { "daily", "monthly", "total", NULL };
 static const char *const unknown_model_names[] = { "allow", "block", NULL };
 static const char *const channel_type_names[] = { "slack", "pagerduty", "webhook", "email", NULL };
 static const char *const fsync_names[] = { "batch", "always", "never", NULL };
+static const char *const unmetered_tls_names[] = { "allow", "block", NULL };
 static const char *const scope_names[] = { "host", "fleet", NULL };
 static const char *const fleet_error_names[] = { "hold", "open", NULL };
 
@@ -247,8 +248,20 @@ static const struct cfg_field on_kill_fields[] = {
 
 /* ---- agents ---- */
 
+/* users: who may spend as the agent through akproxy (names or numeric uids). */
+static enum ak_err read_agent_users(struct cfg_reader *r, yaml_node_t *val, const char *path,
+                                    void *obj)
+{
+    struct ak_agent_cfg *a = obj;
+    enum ak_err rc = cfg_read_str_list(r, val, path, &a->users, &a->n_users);
+    if (rc == AK_OK && a->n_users == 0)
+        return cfg_fail(r, val, path, "must name at least one user (leave it out for any user)");
+    return rc;
+}
+
 static const struct cfg_field agent_fields[] = {
     { .key = "budget", .kind = CFG_FN, .off = OFF(ak_agent_cfg, budget), .fn = read_agent_budget },
+    { .key = "users", .kind = CFG_FN, .fn = read_agent_users },
     { .key = "guardrails", .off = OFF(ak_agent_cfg, guardrails), CFG_SUB(guardrail_fields) },
     { .key = "alerts", .kind = CFG_LIST, .items = &agent_alert_items },
     { .key = "on_kill", .off = OFF(ak_agent_cfg, on_kill), CFG_SUB(on_kill_fields) },
@@ -579,6 +592,14 @@ static const struct cfg_field collector_fields[] = {
     { .key = "alert_cooldown", .kind = CFG_INT, .off = OFF(ak_config, alert_cooldown_s) },
 };
 
+static const struct cfg_field egress_fields[] = {
+    { .key = "listen", .kind = CFG_STR, .off = OFF(ak_config, egress_listen) },
+    { .key = "transparent", .kind = CFG_STR, .off = OFF(ak_config, egress_transparent) },
+    { .key = "ca_dir", .kind = CFG_STR, .off = OFF(ak_config, egress_ca_dir) },
+    { .key = "unmetered_tls", .kind = CFG_CHOICE, .off = OFF(ak_config, unmetered_tls),
+      .names = unmetered_tls_names },
+};
+
 /* ---- fleet ---- */
 
 #define FLEET_TIMEOUT_MAX_MS 60000
@@ -712,6 +733,7 @@ static const struct cfg_field root_fields[] = {
     { .key = "fleet", .off = OFF(ak_config, fleet), CFG_SUB(fleet_fields) },
     { .key = "limits", CFG_SUB(limits_fields) },
     { .key = "privacy", CFG_SUB(privacy_fields) },
+    { .key = "egress", CFG_SUB(egress_fields) },
     { .key = "dashboard", CFG_SUB(dashboard_fields) },
 };
 

@@ -85,6 +85,26 @@ bool ak_cost_source_parse(const char *s, enum ak_cost_source *out)
     return false;
 }
 
+static const char *const plane_names[] = { "inproc", "egress" };
+
+const char *ak_plane_name(enum ak_plane p)
+{
+    if ((size_t)p >= AK_ARRAY_LEN(plane_names))
+        return "inproc";
+    return plane_names[p];
+}
+
+bool ak_plane_parse(const char *s, enum ak_plane *out)
+{
+    for (size_t i = 0; s && i < AK_ARRAY_LEN(plane_names); i++) {
+        if (strcmp(s, plane_names[i]) == 0) {
+            *out = (enum ak_plane)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* ---- ids ---- */
 
 /* Last resort when the kernel has no randomness for us: unique per process and moment. */
@@ -322,6 +342,7 @@ char *ak_event_to_json(const struct ak_event *ev)
     jw_int(&w, "pid", ev->pid);
     jw_str(&w, "exe", ev->exe);
     jw_str_or_null(&w, "key_fp", ev->key_fp);
+    jw_str(&w, "plane", ak_plane_name(ev->plane));
     if (ev->prompt)
         jw_str(&w, "prompt", ev->prompt);
     if (ev->actor[0])
@@ -384,6 +405,10 @@ static enum ak_err event_get_enums(const cJSON *o, struct ak_event *ev)
         return AK_ERR_PARSE;
     err = event_get_text(o, "decision", text, sizeof text, false);
     if (err != AK_OK || !ak_decision_parse(text, &ev->decision))
+        return AK_ERR_PARSE;
+    /* records written before the egress plane existed have no plane: they were in-process */
+    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "plane");
+    if (pl && !(cJSON_IsString(pl) && ak_plane_parse(pl->valuestring, &ev->plane)))
         return AK_ERR_PARSE;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stream");
     if (!cJSON_IsBool(st))

@@ -14,6 +14,8 @@ enum ak_decision {
     AK_DEC_CONTROL,               /* not a call: an operator's action (dashboard), see `actor` */
 };
 enum ak_cost_source { AK_COST_USAGE = 0, AK_COST_ESTIMATE, AK_COST_UNPRICED };
+/* Which plane saw the call: the preloaded shim (in the process) or akproxy (on the way out). */
+enum ak_plane { AK_PLANE_INPROC = 0, AK_PLANE_EGRESS };
 
 /* Token counts, normalised the OpenTelemetry way (see pricing/pricing.h):
  * input includes cached and cache-written tokens; output includes reasoning. */
@@ -49,6 +51,7 @@ struct ak_event {
     int pid;
     char exe[AK_EV_HOST];
     char key_fp[13];              /* "" = null */
+    enum ak_plane plane;
     char actor[AK_EV_NAME];       /* who acted (control events: "dashboard 127.0.0.1:5123");
                                      "" = absent from the record */
     char *prompt;                 /* only with privacy.save_prompts; owned by caller */
@@ -63,6 +66,8 @@ static inline bool ak_event_is_call(const struct ak_event *ev)
 bool ak_decision_parse(const char *s, enum ak_decision *out);
 const char *ak_cost_source_name(enum ak_cost_source s);
 bool ak_cost_source_parse(const char *s, enum ak_cost_source *out);
+const char *ak_plane_name(enum ak_plane p);
+bool ak_plane_parse(const char *s, enum ak_plane *out);
 
 /* Fills event_id with a fresh UUID v4 (from getrandom). */
 void ak_event_new_id(char out[40]);

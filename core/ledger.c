@@ -71,7 +71,9 @@ enum ak_err ledger_mdb_fail(struct ak_ledger *l, int rc, const char *what)
     l->mdb_rc = rc;
     if (rc == MDB_MAP_FULL)
         return AK_ERR_FULL;
-    ak_error("ledger: %s: %s", what, mdb_strerror(rc));
+    if (rc != l->said_rc)         /* the same failure again (a full disk): said once */
+        ak_error("ledger: %s: %s", what, mdb_strerror(rc));
+    l->said_rc = rc;
     return rc == ENOMEM ? AK_ERR_NOMEM : AK_ERR_IO;
 }
 
@@ -395,6 +397,7 @@ static enum ak_err ledger_write_once(struct ak_ledger *l, ledger_txn_fn fn, void
     int rc = mdb_txn_commit(txn);
     if (rc)
         return ledger_mdb_fail(l, rc, "commit");
+    l->said_rc = 0;
     if (flush) {
         l->flushed.internal_errors = snap.internal_errors;
         l->flushed.map_grows = snap.map_grows;

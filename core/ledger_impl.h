@@ -113,6 +113,7 @@ struct ak_ledger {
     size_t max_map;
     uint64_t events_keep;
     int mdb_rc;                   /* LMDB error that failed the current write fn */
+    int said_rc;                  /* the last LMDB error logged (0 after a commit) */
     struct ak_ledger_stats stats;  /* this handle's counts; `flushed` of them are in meta */
     struct ak_ledger_stats flushed;
 };

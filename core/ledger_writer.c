@@ -6,9 +6,10 @@
  * every mdb_txn_begin on the host wait, for ever. A metered call must not. So a handle given a
  * wait bound (ak_ledger_set_wait_ms, the engine's limits.ledger_wait_ms) runs its writes on one
  * thread of its own, started on the first write. The caller queues the write and waits for it
- * at most the bound while nothing on the host commits (a stall); while other writers keep
- * committing (contention on a busy host, not a stall: LMDB's last transaction id moves), the
- * wait goes on, window by window, up to LEDGER_CONTENDED_CAP_MS. After that:
+ * at most the bound once its thread waits on LMDB's lock and nothing commits meanwhile: while
+ * other processes commit (the host's metered calls queueing for the lock on a loaded machine)
+ * or while the thread has not reached the lock yet (a slow scheduler), that is no stall, and
+ * it waits on, bound after bound, up to LEDGER_BUSY_SLICES of them. After that:
  *   - a commit or a release stays queued, with a private copy of what it writes, and the
  *     writer thread makes it when the ledger is free again (AK_ERR_BUSY tells the caller);
  *   - any other write (a reservation, a suspension...) is abandoned: the writer skips it, and
@@ -28,7 +29,7 @@
 #include <time.h>
 
 #define LEDGER_QUEUE_MAX 4096           /* queued writes, deferred ones included */
-#define LEDGER_CONTENDED_CAP_MS 1000    /* the longest wait while the ledger makes progress */
+#define LEDGER_BUSY_SLICES 40           /* while others commit, wait up to 40 bounds (2 s) */
 #define NS_PER_MS 1000000L
 #define NS_PER_S 1000000000L
 
@@ -52,7 +53,15 @@ struct ledger_writer {
     struct ledger_job *head, *tail;
     size_t queued;
     unsigned wait_ms;
+    bool in_begin;                /* the thread is in mdb_txn_begin: maybe behind a stall */
 };
+
+/* The last committed txn on the host (read from the lock file, no txn needed). */
+static uint64_t ledger_last_txnid(struct ak_ledger *l)
+{
+    MDB_envinfo info;
+    return mdb_env_info(l->env, &info) == 0 ? (uint64_t)info.me_last_txnid : 0;
+}
 
 static void job_free(struct ledger_job *j)
 {
@@ -70,6 +79,7 @@ static enum ak_err job_txn_fn(struct ak_ledger *l, MDB_txn *txn, void *vjob)
     bool gone = j->state == JOB_ABANDONED;
     if (!gone)
         j->state = JOB_RUNNING;
+    w->in_begin = false;
     pthread_mutex_unlock(&w->mu);
     return gone ? AK_ERR_BUSY : j->fn(l, txn, j->ctx);
 }
@@ -81,6 +91,7 @@ static void job_retry(struct ak_ledger *l, void *vjob)
     pthread_mutex_lock(&l->writer->mu);
     if (j->state == JOB_RUNNING)
         j->state = JOB_QUEUED;
+    l->writer->in_begin = true;
     pthread_mutex_unlock(&l->writer->mu);
 }
 
@@ -88,6 +99,7 @@ static void writer_finish(struct ledger_writer *w, struct ledger_job *j, enum ak
 {
     pthread_mutex_lock(&w->mu);
     w->queued--;
+    w->in_begin = false;
     bool orphan = j->deferred || j->state == JOB_ABANDONED;
     if (j->deferred && err != AK_OK)
         ak_error("ledger: a deferred write failed (%s); that call's spend is not recorded",
@@ -115,6 +127,7 @@ static void *writer_main(void *vl)
         if (!w->head)
             w->tail = NULL;
         bool skip = j->state == JOB_ABANDONED;
+        w->in_begin = !skip;
         pthread_mutex_unlock(&w->mu);
         enum ak_err err = skip ? AK_ERR_BUSY : ledger_write_direct(l, job_txn_fn, j, job_retry);
         writer_finish(w, j, err);
@@ -176,14 +189,6 @@ static struct timespec deadline_after(unsigned ms)
     return t;
 }
 
-/* The id of the host's last committed write transaction (read from the lock file's shared
- * memory, no lock taken): it moves while any process commits. */
-static size_t last_txnid(struct ak_ledger *l)
-{
-    MDB_envinfo info;
-    return mdb_env_info(l->env, &info) == 0 ? info.me_last_txnid : 0;
-}
-
 /* Called with w->mu held, after the wait ran out on a job that is not running. */
 static enum ak_err job_give_up(struct ledger_job *j, ledger_ctx_copy_fn copy,
                                ledger_ctx_free_fn free_ctx)
@@ -228,19 +233,20 @@ enum ak_err ledger_writer_run(struct ak_ledger *l, ledger_txn_fn fn, void *ctx,
     w->tail = j;
     pthread_cond_signal(&w->wake);
     struct timespec until = deadline_after(w->wait_ms);
-    size_t seen_txn = last_txnid(l);
-    unsigned waited_ms = 0;
+    uint64_t seen = ledger_last_txnid(l);
+    unsigned waited = 0;
     bool late = false;
     while (j->state != JOB_DONE) {
         int rc = late ? pthread_cond_wait(&w->done, &w->mu)
                       : pthread_cond_timedwait(&w->done, &w->mu, &until);
         if (rc != ETIMEDOUT || j->state == JOB_DONE)
             continue;
-        waited_ms += w->wait_ms;
-        size_t now_txn = last_txnid(l);
-        if (j->state == JOB_QUEUED && now_txn != seen_txn &&
-            waited_ms + w->wait_ms <= LEDGER_CONTENDED_CAP_MS) {
-            seen_txn = now_txn;            /* others committed: contention, wait one more window */
+        waited += w->wait_ms;
+        uint64_t now_id = ledger_last_txnid(l);
+        bool moving = now_id != seen || !w->in_begin;  /* others commit, or our thread has
+                                                          not reached LMDB's lock yet */
+        if (j->state == JOB_QUEUED && moving && waited < w->wait_ms * LEDGER_BUSY_SLICES) {
+            seen = now_id;        /* a queue or a slow scheduler, not a stall: wait on */
             until = deadline_after(w->wait_ms);
             continue;
         }

@@ -26,6 +26,7 @@
 
 struct exchange {
     bool active;                  /* a metered request went out; its response is awaited */
+    int pid;                      /* the process that sent it: only it records the call */
     struct ak_xreq req;
     struct ak_respparser *rs;
     bool transforming;            /* the request was rewritten to include stream usage */
@@ -39,6 +40,8 @@ struct exchange {
 };
 
 struct ak_econn {
+    const struct eng_who *who;    /* &eng.self (in-process) or &peer (egress) */
+    struct eng_who peer;
     char host[AK_EV_HOST];
     enum ak_provider prov;
     struct ak_reqparser *rq;
@@ -61,13 +64,12 @@ static size_t max_body(void)
     return eng.cfg && eng.cfg->max_body_bytes ? eng.cfg->max_body_bytes : AK_DEFAULT_MAX_BODY;
 }
 
-struct ak_econn *econn_new(const char *host, int port, int provider)
+static struct ak_econn *econn_alloc(const char *host, int provider)
 {
-    (void)port;                   /* classification needed it; events name the host only */
-    engine_whoami();
     struct ak_econn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    c->who = &eng.self;
     ak_str_copy(c->host, sizeof c->host, host);
     c->prov = (enum ak_provider)provider;
     c->rq = ak_reqparser_new(c->prov, max_body());
@@ -75,6 +77,34 @@ struct ak_econn *econn_new(const char *host, int port, int provider)
         free(c);
         return NULL;
     }
+    return c;
+}
+
+struct ak_econn *econn_new(const char *host, int port, int provider)
+{
+    (void)port;                   /* classification needed it; events name the host only */
+    engine_whoami();
+    return econn_alloc(host, provider);
+}
+
+_Static_assert(sizeof ((struct ak_peer *)0)->agent == ENG_AGENT_LEN, "agent name sizes");
+_Static_assert(sizeof ((struct ak_peer *)0)->exe == ENG_EXE_LEN, "exe path sizes");
+
+struct ak_econn *econn_new_peer(const char *host, int port, int provider, const struct ak_peer *who)
+{
+    (void)port;
+    struct ak_econn *c = econn_alloc(host, provider);
+    if (!c)
+        return NULL;
+    memcpy(c->peer.agent, who->agent, sizeof c->peer.agent);
+    c->peer.agent[sizeof c->peer.agent - 1] = '\0';
+    memcpy(c->peer.exe, who->exe, sizeof c->peer.exe);
+    c->peer.exe[sizeof c->peer.exe - 1] = '\0';
+    c->peer.pid = who->pid;
+    c->peer.uid = who->uid;
+    c->peer.start_ms = who->start_ms;
+    c->peer.plane = AK_PLANE_EGRESS;
+    c->who = &c->peer;
     return c;
 }
 
@@ -90,6 +120,13 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
     struct exchange *x = &c->x;
     if (!x->active)
         return;
+    if (x->pid != eng.self.pid) {      /* a forked child's copy of its parent's call: the parent
+                                     records it; the child closing it must not, a second time */
+        ak_respparser_free(x->rs);
+        free(x->prompt);
+        memset(x, 0, sizeof *x);
+        return;
+    }
     const struct ak_xresp *r = ak_respparser_result(x->rs);
     enum ak_decision dec = x->decision;
     char reason[AK_EV_REASON];
@@ -114,7 +151,7 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
         ak_str_copy(reason, sizeof reason, x->req.stream ? "stream ended early" : "reply ended early");
     }
     struct meter_call m = {
-        .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
+        .who = c->who, .host = c->host, .provider = c->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
         .res_id = x->res_id, .budgets = x->budgets, .n_budgets = x->n_budgets,
         .decision = dec, .reason = reason, .prompt = x->prompt,
         .complete = complete,
@@ -150,11 +187,39 @@ static void refuse(struct ak_econn *c, const struct ak_xreq *rq, const struct en
         return;
     }
     struct meter_call m = {
-        .host = c->host, .provider = c->prov, .req = rq, .resp = NULL, .t0_ms = ak_now_ms(),
+        .who = c->who, .host = c->host, .provider = c->prov, .req = rq, .resp = NULL, .t0_ms = ak_now_ms(),
         .decision = er->decision, .reason = er->reason, .complete = true,
     };
     meter_record(&m);
-    ak_info("refused a call to %s for agent '%s': %s", c->host, eng.agent, er->reason);
+    ak_info("refused a call to %s for agent '%s': %s", c->host, c->who->agent, er->reason);
+    res->action = AK_WR_REFUSE;
+    res->out = c->out.data;
+    res->out_len = c->out.len;
+}
+
+/* A WebSocket upgrade on an LLM host: nothing meters WebSocket frames yet, so it is answered
+ * 426 (the client falls back to HTTPS, where its calls are metered) and recorded as unmetered;
+ * it is never passed through. */
+static void refuse_upgrade(struct ak_econn *c, struct ak_wr_result *res)
+{
+    const struct ak_xreq *rq = ak_reqparser_request(c->rq);
+    char reason[AK_EV_REASON];
+    snprintf(reason, sizeof reason, "WebSocket upgrade to %.64s%.96s refused: WebSocket is not metered "
+             "yet; the client is told to use HTTPS", c->host, rq->target);
+    ak_buf_reset(&c->out);
+    if (ak_refusal_build_upgrade(c->prov, reason, &c->out) != AK_OK) {
+        engine_internal_error("upgrade refusal could not be built");
+        res->action = AK_WR_KILL;
+        return;
+    }
+    struct meter_call m = {
+        .who = c->who, .host = c->host, .provider = c->prov, .req = rq, .t0_ms = ak_now_ms(),
+        .decision = AK_DEC_UNMETERED, .reason = reason, .complete = true,
+        .status = AK_UPGRADE_REFUSAL_STATUS,
+    };
+    meter_record(&m);
+    ak_info("agent '%s': %s", c->who->agent, reason);
+    ak_buf_reset(&c->held);
     res->action = AK_WR_REFUSE;
     res->out = c->out.data;
     res->out_len = c->out.len;
@@ -182,7 +247,7 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     if (c->x.active)
         exchange_finish(c, FIN_EARLY); /* the previous reply was never read to its end */
 
-    struct enforce_call call = { .req = rq, .provider = c->prov };
+    struct enforce_call call = { .who = c->who, .req = rq, .provider = c->prov };
     const struct ak_prices *prices = engine_prices();
     call.priced = prices && ak_price_lookup(prices, eng.cfg, c->prov, rq->model, &call.price) == AK_OK;
     struct enforce_result er;
@@ -223,6 +288,7 @@ static void request_done(struct ak_econn *c, struct ak_wr_result *res)
     } else {
         x->active = true;
         x->t0_ms = ak_now_ms();
+        x->pid = eng.self.pid;
     }
     ak_reqparser_reset(c->rq);
 }
@@ -248,7 +314,7 @@ static void exchange_unchecked(struct ak_econn *c)
         snprintf(reason, sizeof reason, "request not checked against budgets: %s", why);
     ak_info("a call to %s goes out unchecked: %s", c->host, reason);
     struct enforce_result er;
-    enforce_unchecked(reason, &er);
+    enforce_unchecked(c->who, reason, &er);
     struct exchange *x = &c->x;
     x->req = *rq;
     x->decision = er.decision;
@@ -262,6 +328,7 @@ static void exchange_unchecked(struct ak_econn *c)
     }
     x->active = true;
     x->t0_ms = ak_now_ms();
+    x->pid = eng.self.pid;
 }
 
 /* Sends what is held plus this chunk (the request is not metered, or cannot be). */
@@ -384,7 +451,7 @@ static bool h2_detect(struct ak_econn *c, const unsigned char *buf, size_t len,
         res->action = AK_WR_HOLD;
         return true;
     }
-    if (eng.cfg->http2 != AK_HTTP2_NATIVE || !(c->h2 = h2_new(c->host, c->prov))) {
+    if (eng.cfg->http2 != AK_HTTP2_NATIVE || !(c->h2 = h2_new(c->host, c->prov, c->who))) {
         ak_warn("HTTP/2 to %s (prior knowledge?): connection refused (http2: downgrade)", c->host);
         res->action = AK_WR_KILL;
         return true;
@@ -438,6 +505,10 @@ void econn_on_write(struct ak_econn *c, const unsigned char *buf, size_t len, st
         release_held(c, buf, len, res);
         return;
     case AK_REQ_ERROR:
+        if (ak_reqparser_upgrade(c->rq)) {
+            refuse_upgrade(c, res);
+            return;
+        }
         if (c->held.len == 0 && len >= sizeof H2_PREFACE - 1 &&
             memcmp(buf, H2_PREFACE, sizeof H2_PREFACE - 1) == 0) {
             /* HTTP/2 is not parsed yet: metering and refusal would be blind, so fail closed */
@@ -485,7 +556,7 @@ void econn_on_sent(struct ak_econn *c)
 
 static bool cut_requested(struct ak_econn *c)
 {
-    return engine_cut_requested(&c->next_cut_check_ms);
+    return engine_cut_requested(c->who->agent, &c->next_cut_check_ms);
 }
 
 void econn_on_read(struct ak_econn *c, const unsigned char *buf, size_t len, struct ak_rd_result *res)
@@ -544,4 +615,21 @@ void econn_free(struct ak_econn *c)
     ak_buf_free(&c->out);
     ak_buf_free(&c->obuf);
     free(c);
+}
+
+void econn_record_unmetered(const struct ak_peer *who, const char *host, int provider,
+                            const char *reason)
+{
+    struct ak_econn *c = econn_new_peer(host, 0, provider, who);
+    if (!c)
+        return;
+    struct ak_xreq none;
+    memset(&none, 0, sizeof none);
+    struct meter_call m = {
+        .who = c->who, .host = c->host, .provider = c->prov, .req = &none,
+        .t0_ms = ak_now_ms(), .decision = AK_DEC_UNMETERED, .reason = reason,
+        .complete = true, .status = -1,
+    };
+    meter_record(&m);
+    econn_free(c);
 }

@@ -22,16 +22,17 @@
 #include <time.h>
 
 
-static const struct ak_agent_cfg *agent_cfg(void)
+static const struct ak_agent_cfg *agent_cfg(const char *agent)
 {
-    return ak_config_agent_or_default(eng.cfg, eng.agent);
+    return ak_config_agent_or_default(eng.cfg, agent);
 }
 
 /* The budgets a call counts against (core/policy.c); `f` is the agent's flags as read for
  * this call. */
-static size_t budgets_for(const struct ak_agent_flags *f, struct ak_budget_ref *out, size_t max)
+static size_t budgets_for(const char *agent, const struct ak_agent_flags *f,
+                          struct ak_budget_ref *out, size_t max)
 {
-    return ak_policy_budgets(eng.cfg, eng.ledger, eng.agent, f, out, max);
+    return ak_policy_budgets(eng.cfg, eng.ledger, agent, f, out, max);
 }
 
 static void verdict(struct enforce_result *out, enum ak_decision d, const char *fmt, ...)
@@ -48,8 +49,8 @@ static void verdict(struct enforce_result *out, enum ak_decision d, const char *
 
 /* The agent's flags say suspended (the ledger reports a host-wide stop on every agent). A
  * budget-caused suspension lifts by itself once the period that caused it has turned. */
-static bool check_suspended(struct ak_ledger *l, struct ak_agent_flags *f, int64_t now,
-                            struct enforce_result *out)
+static bool check_suspended(const struct eng_who *who, struct ak_ledger *l,
+                            struct ak_agent_flags *f, int64_t now, struct enforce_result *out)
 {
     if (!f->suspended)
         return false;
@@ -63,28 +64,28 @@ static bool check_suspended(struct ak_ledger *l, struct ak_agent_flags *f, int64
     }
     if (!f->manual && f->period[0]) {
         struct ak_budget b;
-        ak_policy_agent_budget(eng.cfg, eng.agent, f, &b);
+        ak_policy_agent_budget(eng.cfg, who->agent, f, &b);
         char cur[AK_PERIOD_KEY_LEN];
         ak_period_key(b.set ? b.type : AK_PERIOD_DAILY, now, cur);
         if (strcmp(cur, f->period) != 0) {
-            ak_ledger_resume(l, eng.agent);
-            ak_info("agent '%s': the budget period turned; suspension lifted", eng.agent);
+            ak_ledger_resume(l, who->agent);
+            ak_info("agent '%s': the budget period turned; suspension lifted", who->agent);
             f->suspended = false;
             return false;
         }
     }
     verdict(out, AK_DEC_BLOCKED_SUSPENDED, "agent '%s' is suspended (%s); lift with: akctl resume %s",
-            eng.agent, f->reason[0] ? f->reason : "no reason given", eng.agent);
+            who->agent, f->reason[0] ? f->reason : "no reason given", who->agent);
     return true;
 }
 
-static bool check_loop(struct ak_ledger *l, const struct ak_guardrails *g, uint64_t hash,
-                       struct enforce_result *out)
+static bool check_loop(const struct eng_who *who, struct ak_ledger *l,
+                       const struct ak_guardrails *g, uint64_t hash, struct enforce_result *out)
 {
     struct ak_history_entry h[AK_HISTORY_MAX];
     size_t n = 0;
     if (g->loop_window <= 0 || g->loop_max_repeats <= 0 || !hash ||
-        ak_ledger_history(l, eng.agent, h, AK_HISTORY_MAX, &n) != AK_OK)
+        ak_ledger_history(l, who->agent, h, AK_HISTORY_MAX, &n) != AK_OK)
         return false;
     size_t window = (size_t)g->loop_window - 1;   /* this call is the last of the window */
     int same = 1;
@@ -94,23 +95,24 @@ static bool check_loop(struct ak_ledger *l, const struct ak_guardrails *g, uint6
         return false;
     verdict(out, AK_DEC_BLOCKED_GUARDRAIL,
             "loop_detection: the same request %d times within %d calls of agent '%s'",
-            same, g->loop_window, eng.agent);
+            same, g->loop_window, who->agent);
     return true;
 }
 
 static bool check_guardrails(struct ak_ledger *l, const struct enforce_call *call, int64_t now,
                              struct enforce_result *out)
 {
-    const struct ak_guardrails *g = &agent_cfg()->guardrails;
+    const struct eng_who *who = call->who;
+    const struct ak_guardrails *g = &agent_cfg(who->agent)->guardrails;
     const struct ak_xreq *rq = call->req;
     if (g->max_tokens_per_call > 0 && rq->max_output_tokens > g->max_tokens_per_call) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_tokens_per_call: the call asks for %lld tokens, the limit of agent '%s' is %lld",
-                (long long)rq->max_output_tokens, eng.agent, (long long)g->max_tokens_per_call);
+                (long long)rq->max_output_tokens, who->agent, (long long)g->max_tokens_per_call);
         return true;
     }
-    if (g->max_runtime_s > 0 && now - eng.start_ms > g->max_runtime_s * AK_MS_PER_S) {
+    if (g->max_runtime_s > 0 && now - who->start_ms > g->max_runtime_s * AK_MS_PER_S) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "max_runtime: process %d of agent '%s' has run longer than %lld s",
-                eng.pid, eng.agent, (long long)g->max_runtime_s);
+                who->pid, who->agent, (long long)g->max_runtime_s);
         return true;
     }
     if (!call->priced && eng.cfg->unknown_model == AK_UNKNOWN_BLOCK) {
@@ -118,7 +120,7 @@ static bool check_guardrails(struct ak_ledger *l, const struct enforce_call *cal
                 rq->model);
         return true;
     }
-    return check_loop(l, g, rq->body_hash, out);
+    return check_loop(who, l, g, rq->body_hash, out);
 }
 
 /* The input side of a reservation must be an upper bound, or calls in flight together can
@@ -141,8 +143,9 @@ static int64_t worst_case(const struct enforce_call *call)
     return ak_price_worst_case(&call->price, input, out * n);
 }
 
-static void budget_refusal(const struct ak_budget_ref *b, const struct ak_reserve_result *rr,
-                           int64_t amount, struct enforce_result *out)
+static void budget_refusal(const char *agent, const struct ak_budget_ref *b,
+                           const struct ak_reserve_result *rr, int64_t amount,
+                           struct enforce_result *out)
 {
     char lim[32], spent[32], held[32], want[32];
     const char *type = ak_period_type_name(b->type);
@@ -163,7 +166,7 @@ static void budget_refusal(const struct ak_budget_ref *b, const struct ak_reserv
     else
         verdict(out, AK_DEC_BLOCKED_BUDGET,
                 "%s shared budget '%s' (%s) would be exceeded by a call of agent '%s': spent %s, in flight %s, this call up to %s; raise it with: akctl budget set --shared %s --%s USD",
-                type, b->name, lim, eng.agent, spent, held, want, b->name, type);
+                type, b->name, lim, agent, spent, held, want, b->name, type);
 }
 
 /* A refusal means the budget is exhausted (for 1.0 alert rules, kill included) only when
@@ -265,8 +268,9 @@ static void fleet_flag(const struct ak_budget_ref *b, struct enforce_result *out
             b->scope == AK_SCOPE_AGENT ? "of agent" : "shared", b->name);
 }
 
-static void lease_refusal(const struct ak_budget_ref *b, const struct ak_reserve_result *rr,
-                          int64_t amount, struct enforce_result *out)
+static void lease_refusal(const char *agent, const struct ak_budget_ref *b,
+                          const struct ak_reserve_result *rr, int64_t amount,
+                          struct enforce_result *out)
 {
     char lim[32], lease[32], want[32];
     ak_usd_format(b->limit_micros, lim, sizeof lim);
@@ -275,7 +279,7 @@ static void lease_refusal(const struct ak_budget_ref *b, const struct ak_reserve
     verdict(out, AK_DEC_BLOCKED_BUDGET,
             "%s fleet budget '%s' (%s across hosts) cannot cover a call of agent '%s' up to %s: "
             "this host's lease %s is spent and %s",
-            ak_period_type_name(b->type), b->name, lim, eng.agent, want, lease,
+            ak_period_type_name(b->type), b->name, lim, agent, want, lease,
             rr->lease_may_grow ? "no top-up came in time"
             : rr->fleet_free_micros >= rr->lease_target - rr->leased_micros
                 ? "the fleet cannot be reached (fleet.on_fleet_error: hold)"
@@ -286,10 +290,10 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
                     const struct enforce_call *call, int64_t now, struct enforce_result *out)
 {
     struct ak_budget_ref *budgets = out->budgets;
-    size_t n = out->n_budgets = budgets_for(f, out->budgets, ENF_MAX_BUDGETS);
+    size_t n = out->n_budgets = budgets_for(call->who->agent, f, out->budgets, ENF_MAX_BUDGETS);
     struct ak_reserve r = {
-        .agent = eng.agent, .budgets = budgets, .n_budgets = n,
-        .amount_micros = worst_case(call), .pid = eng.pid, .now_ms = now,
+        .agent = call->who->agent, .budgets = budgets, .n_budgets = n,
+        .amount_micros = worst_case(call), .pid = call->who->pid, .now_ms = now,
     };
     struct ak_reserve_result rr;
     enum ak_err e = ak_ledger_reserve(l, &r, &rr);
@@ -305,21 +309,28 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
         if (rr.fleet_open > 0 && (size_t)rr.fleet_open <= n)
             fleet_flag(&budgets[rr.fleet_open - 1], out);
     } else if (e == AK_ERR_LIMIT && rr.failed_on_lease && (size_t)rr.failed < n) {
-        lease_refusal(&budgets[rr.failed], &rr, r.amount_micros, out);
+        lease_refusal(call->who->agent, &budgets[rr.failed], &rr, r.amount_micros, out);
     } else if (e == AK_ERR_LIMIT && rr.failed >= 0 && (size_t)rr.failed < n) {
-        budget_refusal(&budgets[rr.failed], &rr, r.amount_micros, out);
+        budget_refusal(call->who->agent, &budgets[rr.failed], &rr, r.amount_micros, out);
         if (!rr.failed_on_calls)
             mark_exhausted(l, &budgets[rr.failed], &rr.state);
     } else if (eng.cfg->on_error == AK_ON_ERROR_CLOSED) {
         verdict(out, AK_DEC_BLOCKED_GUARDRAIL, "the budget check failed (%s) and on_error is closed",
                 ak_strerror(e));
-    } else if (e != AK_ERR_BUSY) {
-        ak_warn("budget check failed (%s); the call goes out (on_error: open)", ak_strerror(e));
     } else {
-        /* the call goes out unreserved: its event says so, its cost is still counted */
-        verdict(out, AK_DEC_UNMETERED, "ledger busy for more than %u ms: not checked against "
-                "budgets (on_error: open)", eng.cfg->ledger_wait_ms);
-        if (!atomic_exchange(&eng.ledger_busy_said, true))
+        /* on_error: open: the call goes out unreserved; its event says why, its cost counts */
+        if (e == AK_ERR_BUSY)
+            verdict(out, AK_DEC_UNMETERED, "ledger busy for more than %u ms: not checked against "
+                    "budgets (on_error: open)", eng.cfg->ledger_wait_ms);
+        else
+            verdict(out, AK_DEC_UNMETERED, "the budget check failed (%s): not checked against "
+                    "budgets (on_error: open)", ak_strerror(e));
+        if (atomic_exchange(&eng.ledger_trouble_said, true))
+            ;                     /* said once, until a commit goes through again */
+        else if (e != AK_ERR_BUSY)
+            ak_warn("budget check failed (%s); calls go out unchecked (on_error: open; said once "
+                    "until the ledger works again)", ak_strerror(e));
+        else
             ak_warn("the ledger's write lock is held by another process: calls go out unreserved "
                     "(on_error: open) and are recorded when it is free again (said once per stall)");
     }
@@ -327,11 +338,12 @@ static void reserve(struct ak_ledger *l, const struct ak_agent_flags *f,
 
 void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
 {
+    const char *agent = call->who->agent;
     memset(out, 0, sizeof *out);
     out->decision = AK_DEC_ALLOWED;
     if (eng.config_error[0]) {
         verdict(out, AK_DEC_UNMETERED, "%s", eng.config_error);
-        out->n_budgets = budgets_for(NULL, out->budgets, ENF_MAX_BUDGETS);
+        out->n_budgets = budgets_for(agent, NULL, out->budgets, ENF_MAX_BUDGETS);
         return;
     }
     struct ak_ledger *l = engine_ledger();
@@ -342,12 +354,12 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
     }
     int64_t now = ak_now_ms();
     struct ak_agent_flags f;
-    if (ak_ledger_agent_get(l, eng.agent, &f) != AK_OK)
+    if (ak_ledger_agent_get(l, agent, &f) != AK_OK)
         memset(&f, 0, sizeof f);   /* unreadable flags: the budget check below still runs */
-    if (!check_suspended(l, &f, now, out) && !check_guardrails(l, call, now, out))
+    if (!check_suspended(call->who, l, &f, now, out) && !check_guardrails(l, call, now, out))
         reserve(l, &f, call, now, out);
     if (!out->n_budgets)   /* refused before the budgets were looked at (or monitor mode) */
-        out->n_budgets = budgets_for(&f, out->budgets, ENF_MAX_BUDGETS);
+        out->n_budgets = budgets_for(agent, &f, out->budgets, ENF_MAX_BUDGETS);
     if (out->decision != AK_DEC_ALLOWED && eng.cfg->mode == AK_MODE_MONITOR) {
         static const char prefix[] = "would refuse: ";
         char why[AK_EV_REASON - sizeof prefix + 1];
@@ -359,15 +371,15 @@ void enforce_decide(const struct enforce_call *call, struct enforce_result *out)
     }
 }
 
-void enforce_unchecked(const char *reason, struct enforce_result *out)
+void enforce_unchecked(const struct eng_who *who, const char *reason, struct enforce_result *out)
 {
     struct ak_agent_flags f;
     struct ak_ledger *l = engine_ledger();
     memset(out, 0, sizeof *out);
-    if (!l || ak_ledger_agent_get(l, eng.agent, &f) != AK_OK)
+    if (!l || ak_ledger_agent_get(l, who->agent, &f) != AK_OK)
         memset(&f, 0, sizeof f);
     verdict(out, AK_DEC_UNMETERED, "%s", reason);
-    out->n_budgets = budgets_for(&f, out->budgets, ENF_MAX_BUDGETS);
+    out->n_budgets = budgets_for(who->agent, &f, out->budgets, ENF_MAX_BUDGETS);
 }
 
 void enforce_release(uint64_t res_id)
@@ -376,21 +388,21 @@ void enforce_release(uint64_t res_id)
         ak_ledger_release(eng.ledger, res_id);
 }
 
-static void suspend_for(struct ak_ledger *l, const char *why, int64_t now)
+static void suspend_for(const char *agent, struct ak_ledger *l, const char *why, int64_t now)
 {
-    if (ak_ledger_suspend(l, eng.agent, why, true, false, "", now) == AK_OK)
-        ak_info("agent '%s' suspended: %s; lift with: akctl resume %s", eng.agent, why, eng.agent);
+    if (ak_ledger_suspend(l, agent, why, true, false, "", now) == AK_OK)
+        ak_info("agent '%s' suspended: %s; lift with: akctl resume %s", agent, why, agent);
 }
 
-void enforce_after_commit(int64_t now)
+void enforce_after_commit(const struct eng_who *who, int64_t now)
 {
-    const struct ak_guardrails *g = &agent_cfg()->guardrails;
+    const struct ak_guardrails *g = &agent_cfg(who->agent)->guardrails;
     struct ak_ledger *l = eng.ledger;
     if (!l || (!g->spend_rate_micros && !g->max_errors_count))
         return;
     struct ak_history_entry h[AK_HISTORY_MAX];
     size_t n = 0;
-    if (ak_ledger_history(l, eng.agent, h, AK_HISTORY_MAX, &n) != AK_OK)
+    if (ak_ledger_history(l, who->agent, h, AK_HISTORY_MAX, &n) != AK_OK)
         return;
     int64_t spent = 0;
     int errors = 0;
@@ -406,9 +418,9 @@ void enforce_after_commit(int64_t now)
         ak_usd_format(spent, a, sizeof a);
         ak_usd_format(g->spend_rate_micros, b, sizeof b);
         snprintf(why, sizeof why, "max_spend_rate: %s spent within %d s (limit %s)", a, g->spend_rate_per_s, b);
-        suspend_for(l, why, now);
+        suspend_for(who->agent, l, why, now);
     } else if (g->max_errors_count && errors >= g->max_errors_count) {
         snprintf(why, sizeof why, "max_errors: %d failed calls within %d s", errors, g->max_errors_per_s);
-        suspend_for(l, why, now);
+        suspend_for(who->agent, l, why, now);
     }
 }

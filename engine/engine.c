@@ -59,8 +59,10 @@ static int engine_init(void)
         return -1;
     }
     snprintf(eng.state_dir, sizeof eng.state_dir, "%s", ak_config_state_dir(eng.cfg));
-    eng.pid = (int)getpid();
-    eng.start_ms = ak_now_ms();
+    eng.self.pid = (int)getpid();
+    eng.self.uid = (unsigned)geteuid();
+    eng.self.start_ms = ak_now_ms();
+    eng.self.plane = AK_PLANE_INPROC;
     return 0;
 }
 
@@ -68,8 +70,9 @@ static int engine_init(void)
  * database: nothing a process that only asked about a host should pay for). */
 static void engine_identify(void)
 {
-    identity_resolve(eng.cfg, eng.agent, sizeof eng.agent, eng.exe, sizeof eng.exe);
-    ak_debug("metering as agent '%s', state in %s", eng.agent, eng.state_dir);
+    identity_resolve(eng.cfg, eng.self.agent, sizeof eng.self.agent, eng.self.exe,
+                     sizeof eng.self.exe);
+    ak_debug("metering as agent '%s', state in %s", eng.self.agent, eng.state_dir);
 }
 
 void engine_whoami(void)
@@ -125,7 +128,7 @@ static int engine_classify(const char *host, int port)
  * closed: other threads may still be using it). */
 __attribute__((destructor)) static void engine_fini(void)
 {
-    if (eng.ledger && eng.pid == (int)getpid())
+    if (eng.ledger && eng.self.pid == (int)getpid())
         ak_ledger_drain(eng.ledger, ENGINE_EXIT_DRAIN_MS);
 }
 
@@ -137,11 +140,11 @@ static void engine_atfork_child(void)
         ak_ledger_forget(eng.ledger);
     eng.ledger = NULL;
     eng.ledger_failed = false;
-    eng.pid = (int)getpid();
+    eng.self.pid = (int)getpid();
     atomic_store(&eng.last_poke_ms, 0);
 }
 
-bool engine_cut_requested(int64_t *next_check_ms)
+bool engine_cut_requested(const char *agent, int64_t *next_check_ms)
 {
     struct ak_ledger *l = eng.ledger;
     struct ak_agent_flags f;
@@ -151,7 +154,7 @@ bool engine_cut_requested(int64_t *next_check_ms)
     if (!l || now < *next_check_ms)
         return false;
     *next_check_ms = now + CUT_CHECK_MS;
-    if (ak_ledger_agent_get(l, eng.agent, &f) == AK_OK && f.suspended && f.cut_streams)
+    if (ak_ledger_agent_get(l, agent, &f) == AK_OK && f.suspended && f.cut_streams)
         return true;
     return ak_ledger_agent_get(l, AK_AGENT_ALL, &f) == AK_OK && f.suspended && f.cut_streams;
 }
@@ -159,6 +162,31 @@ bool engine_cut_requested(int64_t *next_check_ms)
 static int engine_http2_native(void)
 {
     return eng.cfg && eng.cfg->http2 == AK_HTTP2_NATIVE;
+}
+
+/* akproxy on SIGHUP: the new config replaces the old one for every call decided from now on.
+ * The old one is not freed: exchanges in flight hold budget names that point into it (a few
+ * kilobytes per reload, in a daemon that reloads by hand). */
+static int engine_reload(void)
+{
+    struct ak_config *old = eng.cfg;
+    char keep_error[sizeof eng.config_error];
+    memcpy(keep_error, eng.config_error, sizeof keep_error);
+    eng.config_error[0] = '\0';
+    if (engine_load_config() != 0 || eng.config_error[0]) {
+        if (eng.cfg != old)
+            ak_config_free(eng.cfg);
+        eng.cfg = old;
+        memcpy(eng.config_error, keep_error, sizeof keep_error);
+        return -1;
+    }
+    return 0;
+}
+
+static int engine_peer_identify(struct ak_peer *who, char *why, size_t why_len)
+{
+    identity_resolve_peer(eng.cfg, who);
+    return identity_peer_allowed(eng.cfg, who->agent, who->uid, why, why_len) ? 0 : -1;
 }
 
 static const struct ak_engine_api engine_api = {
@@ -172,6 +200,10 @@ static const struct ak_engine_api engine_api = {
     .on_eof = econn_on_eof,
     .conn_free = econn_free,
     .atfork_child = engine_atfork_child,
+    .conn_new_peer = econn_new_peer,
+    .reload = engine_reload,
+    .peer_identify = engine_peer_identify,
+    .record_unmetered = econn_record_unmetered,
     .http2_native = engine_http2_native,
 };
 

@@ -1,7 +1,8 @@
 /*
  * engine.h - the metering engine's process context, shared by its files (engine.c owns it).
  * One struct per process: the config, the price table, the ledger (opened on the first metered
- * call), and who this process is (agent, exe, pid). Reset in a forked child.
+ * call), and who this process is (agent, exe, pid: `self`, the identity of the in-process
+ * plane; an egress connection carries its own). Reset in a forked child.
  */
 #ifndef AK_ENGINE_H
 #define AK_ENGINE_H
@@ -13,10 +14,22 @@
 #include "core/event.h"
 #include "core/ledger.h"
 #include "pricing/pricing.h"
+#include "engine/engine_api.h"
 #include "engine/exchange.h"
 
 #define ENG_AGENT_LEN AK_EV_NAME
 #define ENG_EXE_LEN AK_EV_HOST
+
+/* Who makes the calls on a connection: this process for the in-process plane, the client
+ * process akproxy found for the egress plane. Threaded through enforce.c and meter.c. */
+struct eng_who {
+    char agent[ENG_AGENT_LEN];
+    char exe[ENG_EXE_LEN];
+    int pid;
+    unsigned uid;
+    int64_t start_ms;             /* the process's start, for max_runtime */
+    enum ak_plane plane;
+};
 
 struct engine {
     pthread_mutex_t lock;         /* ledger open, one-time logs */
@@ -29,13 +42,10 @@ struct engine {
                                         every call recorded as unmetered with this reason */
     char state_dir[512];
     pthread_once_t identity_once;  /* agent and exe: engine_whoami() */
-    char agent[ENG_AGENT_LEN];
-    char exe[ENG_EXE_LEN];
-    int pid;
-    int64_t start_ms;             /* process start, for max_runtime */
+    struct eng_who self;          /* this process (the in-process plane's callers) */
     _Atomic unsigned long internal_errors; /* "cannot happen" paths taken */
     _Atomic int64_t last_poke_ms;  /* the collector is poked at most every POKE_INTERVAL_MS */
-    _Atomic bool ledger_busy_said; /* "the ledger is held" logged, until a commit goes through */
+    _Atomic bool ledger_trouble_said; /* a ledger failure was logged; quiet until a commit works */
 };
 
 extern struct engine eng;
@@ -47,17 +57,23 @@ const struct ak_prices *engine_prices(void);
 /* The ledger, opened on first use (NULL when it cannot be: the caller fails open or closed). */
 struct ak_ledger *engine_ledger(void);
 void engine_internal_error(const char *what);
-/* akctl suspend --now for this agent (or "*"): streams in flight are cut. Looks at the ledger
+/* akctl suspend --now for `agent` (or "*"): streams in flight are cut. Looks at the ledger
  * at most every CUT_CHECK_MS; *next_check_ms is the caller's (per connection). */
 #define CUT_CHECK_MS 100
-bool engine_cut_requested(int64_t *next_check_ms);
+bool engine_cut_requested(const char *agent, int64_t *next_check_ms);
 
 /* identity.c: the agent name for this process (AGENTKAVACH_AGENT, rules, default template). */
 void identity_resolve(const struct ak_config *cfg, char *agent, size_t agent_len,
                       char *exe, size_t exe_len);
+/* A client process akproxy found: fills exe and (when not claimed) agent from the rules. */
+void identity_resolve_peer(const struct ak_config *cfg, struct ak_peer *who);
+/* May `uid` spend as `agent`? false with the reason in why. */
+bool identity_peer_allowed(const struct ak_config *cfg, const char *agent, unsigned uid,
+                           char *why, size_t why_len);
 
 /* enforce.c: the decision before a call leaves the process. */
 struct enforce_call {
+    const struct eng_who *who;
     const struct ak_xreq *req;
     enum ak_provider provider;
     bool priced;
@@ -79,9 +95,9 @@ struct enforce_result {
 void enforce_decide(const struct enforce_call *call, struct enforce_result *out);
 /* For a call that goes out unchecked (its body was over the cap): only the budgets its
  * cost will be committed to, and decision unmetered with `reason`. */
-void enforce_unchecked(const char *reason, struct enforce_result *out);
+void enforce_unchecked(const struct eng_who *who, const char *reason, struct enforce_result *out);
 /* After a call was committed: spend velocity and error storms may suspend the agent. */
-void enforce_after_commit(int64_t now_ms);
+void enforce_after_commit(const struct eng_who *who, int64_t now_ms);
 void enforce_release(uint64_t res_id);
 
 #endif

@@ -15,10 +15,23 @@
 
 #include <stddef.h>
 
-#define AK_ENGINE_ABI 2
+#define AK_ENGINE_ABI 3
 #define AK_ENGINE_SYMBOL "ak_engine_get"
 
 struct ak_econn;
+
+/* Who makes the calls on a connection that is not this process's own: akproxy names the
+ * client process it found behind a socket. The in-process plane never fills one in (its
+ * connections are this process's, see conn_new). */
+#define AK_PEER_AGENT_LEN 128
+#define AK_PEER_EXE_LEN 256
+struct ak_peer {
+    char agent[AK_PEER_AGENT_LEN];
+    char exe[AK_PEER_EXE_LEN];    /* full path; "" = unknown */
+    int pid;                      /* 0 = unknown */
+    unsigned uid;
+    long long start_ms;           /* when the process started (max_runtime), wall clock ms */
+};
 
 enum ak_wr_action {
     AK_WR_PASS = 0,   /* send the app's bytes unchanged */
@@ -53,6 +66,7 @@ struct ak_engine_api {
     int (*init)(void);
     /* Provider (enum ak_provider) of a host the stub does not know, from the config; 0 = not LLM. */
     int (*classify)(const char *host, int port);
+    /* A connection of this process (the in-process plane). */
     struct ak_econn *(*conn_new)(const char *host, int port, int provider);
     void (*on_write)(struct ak_econn *c, const unsigned char *buf, size_t len,
                      struct ak_wr_result *res);
@@ -62,6 +76,19 @@ struct ak_engine_api {
     void (*on_eof)(struct ak_econn *c);      /* the server closed, or the read failed */
     void (*conn_free)(struct ak_econn *c);   /* SSL_free / SSL_clear: finish and forget */
     void (*atfork_child)(void);              /* in a forked child, before anything else */
+    /* A connection of another process, seen on the egress plane (events say plane egress). */
+    struct ak_econn *(*conn_new_peer)(const char *host, int port, int provider,
+                                      const struct ak_peer *who);
+    /* Reads the config again (akproxy on SIGHUP); 0 when the new one is in force. */
+    int (*reload)(void);
+    /* Completes a peer akproxy found (pid, uid; agent when claimed): exe, and the agent from
+     * the identity rules when none was claimed. Then 0 when its user may be that agent, else
+     * -1 with the reason in why. */
+    int (*peer_identify)(struct ak_peer *who, char *why, size_t why_len);
+    /* Records a connection to an LLM host that nothing can meter (decision unmetered, the
+     * reason given), charged to nobody's budget: akproxy when it cannot terminate one. */
+    void (*record_unmetered)(const struct ak_peer *who, const char *host, int provider,
+                             const char *reason);
     /* 1 when the engine parses HTTP/2 (config `http2: native`): the stub then leaves h2 in the
      * ALPN offer to LLM hosts; 0: the offer is limited to http/1.1. */
     int (*http2_native)(void);

@@ -76,6 +76,9 @@ const char *ak_reqparser_reason(const struct ak_reqparser *p);
  * Content-Length fixed (a chunked body is re-sent with Content-Length), and Accept-Encoding
  * removed so the response can be edited. false when the body cannot be rewritten. */
 bool ak_reqparser_rewrite_include_usage(struct ak_reqparser *p, struct ak_buf *out);
+/* After ERROR: the request asked for a protocol upgrade (WebSocket); its target is in
+ * ak_reqparser_request()->target. */
+bool ak_reqparser_upgrade(const struct ak_reqparser *p);
 /* The decoded body of a DONE request (for prompt saving). */
 const unsigned char *ak_reqparser_body(const struct ak_reqparser *p, size_t *len);
 /* Ready for the next request on the connection (keep-alive). */
@@ -120,6 +123,13 @@ const struct ak_xresp *ak_respparser_result(const struct ak_respparser *p);
  * [...], as Gemini answers streamGenerateContent without alt=sse (errors included). */
 enum ak_err ak_refusal_build(enum ak_provider provider, const char *message, bool json_array,
                              struct ak_buf *out);
+
+/* The answer to a WebSocket upgrade on an LLM host, which no plane meters yet: a complete
+ * HTTP/1.1 426 with the provider's error shape and Connection: close, so that clients that can
+ * (Codex) fall back to HTTPS, where the call is metered. */
+#define AK_UPGRADE_REFUSAL_STATUS 426
+enum ak_err ak_refusal_build_upgrade(enum ak_provider provider, const char *message,
+                                     struct ak_buf *out);
 
 /* Token estimate for text (about 4 bytes a token for English and JSON). */
 int64_t ak_estimate_tokens(const unsigned char *text, size_t len);

@@ -121,6 +121,7 @@ struct h2_stream {
 struct ak_h2 {
     char host[AK_EV_HOST];
     enum ak_provider prov;
+    const struct eng_who *who;         /* the caller: agent, pid, exe, plane */
     nghttp2_hd_inflater *inf_cli;      /* the client's blocks (its encoder's table) */
     nghttp2_hd_inflater *inf_srv;      /* the server's blocks */
     nghttp2_hd_deflater *def_srv;      /* re-encodes toward the server, table size 0 */
@@ -225,7 +226,8 @@ static void exchange_finish(struct ak_h2 *h, struct h2_stream *s, enum finish ho
         ak_str_copy(reason, sizeof reason, x->req.stream ? "stream ended early" : "reply ended early");
     }
     struct meter_call m = {
-        .host = h->host, .provider = h->prov, .req = &x->req, .resp = r, .t0_ms = x->t0_ms,
+        .who = h->who, .host = h->host, .provider = h->prov, .req = &x->req, .resp = r,
+        .t0_ms = x->t0_ms,
         .res_id = x->res_id, .budgets = x->budgets, .n_budgets = x->n_budgets,
         .decision = dec, .reason = reason, .prompt = x->prompt, .complete = complete,
     };
@@ -314,11 +316,12 @@ static void stream_refuse(struct ak_h2 *h, struct h2_stream *s, const struct ak_
     if (!stream_answer(h, s, er->reason, json_array))
         return;
     struct meter_call m = {
-        .host = h->host, .provider = h->prov, .req = rq, .resp = NULL, .t0_ms = ak_now_ms(),
+        .who = h->who, .host = h->host, .provider = h->prov, .req = rq, .resp = NULL,
+        .t0_ms = ak_now_ms(),
         .decision = er->decision, .reason = er->reason, .complete = true,
     };
     meter_record(&m);
-    ak_info("refused an HTTP/2 call to %s for agent '%s': %s", h->host, eng.agent, er->reason);
+    ak_info("refused an HTTP/2 call to %s for agent '%s': %s", h->host, h->who->agent, er->reason);
 }
 
 /* An LLM call that goes out unchecked: recorded as unmetered with the reason, its cost still
@@ -333,7 +336,7 @@ static void stream_unchecked(struct ak_h2 *h, struct h2_stream *s, const struct 
     snprintf(reason, sizeof reason, "request not checked against budgets: %s", why);
     ak_info("an HTTP/2 call to %s goes out unchecked: %s", h->host, reason);
     struct enforce_result er;
-    enforce_unchecked(reason, &er);
+    enforce_unchecked(h->who, reason, &er);
     exchange_start(h, &s->x, rq, &er);
 }
 
@@ -365,7 +368,7 @@ static void stream_decide(struct ak_h2 *h, struct h2_stream *s)
     } else if (st != AK_REQ_DONE) {
         stream_unchecked(h, s, rq, "the request was not understood");
     } else {
-        struct enforce_call call = { .req = rq, .provider = h->prov };
+        struct enforce_call call = { .who = h->who, .req = rq, .provider = h->prov };
         const struct ak_prices *prices = engine_prices();
         call.priced = prices && ak_price_lookup(prices, eng.cfg, h->prov, rq->model, &call.price) == AK_OK;
         struct enforce_result er;
@@ -932,7 +935,7 @@ void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak
         ak_buf_free(a);
         h->r_emitted = 0;
     }
-    if (streaming(h) && engine_cut_requested(&h->next_cut_check_ms)) {
+    if (streaming(h) && engine_cut_requested(h->who->agent, &h->next_cut_check_ms)) {
         ak_info("HTTP/2 to %s: agent suspended with --now; the connection is cut", h->host);
         for (struct h2_stream *s = h->streams; s; s = s->next)
             exchange_finish(h, s, FIN_EARLY);
@@ -948,13 +951,14 @@ void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak
 
 /* ---- life ---- */
 
-struct ak_h2 *h2_new(const char *host, enum ak_provider prov)
+struct ak_h2 *h2_new(const char *host, enum ak_provider prov, const struct eng_who *who)
 {
     struct ak_h2 *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     ak_str_copy(h->host, sizeof h->host, host);
     h->prov = prov;
+    h->who = who;
     h->conn_win = DEFAULT_WINDOW;
     h->init_win = DEFAULT_WINDOW;
     if (nghttp2_hd_inflate_new(&h->inf_cli) != 0 || nghttp2_hd_inflate_new(&h->inf_srv) != 0 ||

@@ -14,7 +14,10 @@
 
 struct ak_h2;
 
-struct ak_h2 *h2_new(const char *host, enum ak_provider prov);
+struct eng_who;
+
+/* who: the caller (engine.h), owned by the econn and alive as long as the h2 connection. */
+struct ak_h2 *h2_new(const char *host, enum ak_provider prov, const struct eng_who *who);
 void h2_on_write(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak_wr_result *res);
 void h2_on_read(struct ak_h2 *h, const unsigned char *buf, size_t len, struct ak_rd_result *res);
 void h2_on_eof(struct ak_h2 *h);

@@ -63,7 +63,7 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     int64_t now = ak_now_ms();
     ev->ts_ms = m->t0_ms;
     ev->duration_ms = now - m->t0_ms;
-    ak_str_copy(ev->agent, sizeof ev->agent, eng.agent);
+    ak_str_copy(ev->agent, sizeof ev->agent, m->who->agent);
     ak_str_copy(ev->customer, sizeof ev->customer, m->req->customer);
     ev->provider = m->provider;
     ak_str_copy(ev->host, sizeof ev->host, m->host);
@@ -71,11 +71,12 @@ static void event_fill(const struct meter_call *m, struct ak_event *ev)
     const char *model = (m->resp && m->resp->model[0]) ? m->resp->model : m->req->model;
     ak_str_copy(ev->model, sizeof ev->model, model);
     ev->stream = m->req->stream;
-    ev->status = m->resp ? m->resp->status : 429;
+    ev->status = m->resp ? m->resp->status : m->status < 0 ? 0 : m->status ? m->status : 429;
     ev->decision = m->decision;
     ak_str_copy(ev->reason, sizeof ev->reason, m->reason ? m->reason : "");
-    ev->pid = eng.pid;
-    ak_str_copy(ev->exe, sizeof ev->exe, eng.exe);
+    ev->pid = m->who->pid;
+    ak_str_copy(ev->exe, sizeof ev->exe, m->who->exe);
+    ev->plane = m->who->plane;
     ak_str_copy(ev->key_fp, sizeof ev->key_fp, m->req->key_fp);
     ev->prompt = (char *)m->prompt;
 }
@@ -120,7 +121,7 @@ void meter_record(const struct meter_call *m)
     bool spent = m->resp != NULL;
     struct ak_commit c = {
         .res_id = m->res_id,
-        .agent = spent ? eng.agent : NULL,
+        .agent = spent ? m->who->agent : NULL,
         .budgets = m->budgets,
         .n_budgets = spent ? m->n_budgets : 0,
         .cost_micros = ev.cost_micros,
@@ -134,15 +135,18 @@ void meter_record(const struct meter_call *m)
     uint64_t seq = 0;
     enum ak_err e = ak_ledger_commit(l, &c, &seq);
     if (e == AK_OK)
-        atomic_store(&eng.ledger_busy_said, false);
-    if (e == AK_ERR_BUSY && !atomic_exchange(&eng.ledger_busy_said, true))
+        atomic_store(&eng.ledger_trouble_said, false);
+    else if (atomic_exchange(&eng.ledger_trouble_said, true))
+        ;                         /* said once, until a commit goes through again */
+    else if (e == AK_ERR_BUSY)
         ak_warn("the ledger's write lock is held by another process: calls are recorded when "
                 "it is free again (said once per stall)");
-    else if (e != AK_OK && e != AK_ERR_BUSY)
-        ak_error("cannot record a call to %s in the ledger: %s", m->host, ak_strerror(e));
+    else
+        ak_error("cannot record a call to %s in the ledger: %s (said once until it works again)",
+                 m->host, ak_strerror(e));
     free(json);
     if (e == AK_OK && spent)
-        enforce_after_commit(c.now_ms);
+        enforce_after_commit(m->who, c.now_ms);
     if (e != AK_OK || !poke_due())
         return;
     if (eng.cfg->collector_socket && eng.cfg->collector_socket[0])

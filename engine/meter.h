@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 
 struct meter_call {
+    const struct eng_who *who;    /* the caller: agent, pid, exe, plane */
     const char *host;
     enum ak_provider provider;
     const struct ak_xreq *req;
@@ -19,6 +20,8 @@ struct meter_call {
     const char *reason;           /* "" = none */
     const char *prompt;           /* NULL unless privacy.save_prompts */
     bool complete;                /* the response ended normally */
+    int status;                   /* the client's answer when resp is NULL: 0 = a refusal's
+                                     429, -1 = none (status 0 in the event) */
 };
 
 /* Prices the call, fills the event, commits spend and record in one ledger transaction and

@@ -48,6 +48,7 @@ struct ak_reqparser {
     bool head_pause;                   /* paused at the head's end to note head_len */
     size_t head_len;                   /* held bytes up to the head's end, as the parser saw it */
     bool target_overflow;
+    bool upgrade;                 /* the request asks to switch protocols (WebSocket) */
     size_t target_len;
     char deployment[AK_X_MODEL];       /* Azure /openai/deployments/{name}/... */
     char reason[XREQ_REASON];
@@ -233,8 +234,10 @@ static int xreq_on_headers_complete(http_parser *hp)
 {
     struct ak_reqparser *p = hp->data;
     ak_hdr_flush(&p->hdr, xreq_header, p);
-    if (hp->http_major != 1 || hp->upgrade)
-        return -1;                     /* not HTTP/1.1 any more: pass the connection */
+    if (hp->http_major != 1 || hp->upgrade) {
+        p->upgrade = hp->upgrade && hp->method != HTTP_CONNECT;
+        return -1;                     /* not HTTP/1.1 any more: the engine decides */
+    }
     ak_str_copy(p->req.method, sizeof p->req.method, http_method_str(hp->method));
     p->req.head_only = hp->method == HTTP_HEAD;
     xreq_query_key(p);
@@ -304,6 +307,7 @@ static void xreq_clear(struct ak_reqparser *p)
     p->head_pause = false;
     p->head_len = 0;
     p->target_overflow = false;
+    p->upgrade = false;
     p->target_len = 0;
     p->deployment[0] = '\0';
     p->reason[0] = '\0';
@@ -466,6 +470,11 @@ size_t ak_reqparser_expect_head(const struct ak_reqparser *p)
 const char *ak_reqparser_reason(const struct ak_reqparser *p)
 {
     return p->reason;
+}
+
+bool ak_reqparser_upgrade(const struct ak_reqparser *p)
+{
+    return p->upgrade;
 }
 
 const unsigned char *ak_reqparser_body(const struct ak_reqparser *p, size_t *len)

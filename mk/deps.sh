@@ -6,7 +6,8 @@ PKGS="build-essential pkg-config libyaml-dev liblmdb-dev lmdb-utils libcjson-dev
 libcurl4-openssl-dev zlib1g-dev libbrotli-dev libzstd-dev libhttp-parser-dev libssl-dev openssl \
 curl python3 python3-requests python3-httpx python3-aiohttp python3-aiosmtpd python3-yaml ruby php-cli php-curl \
 iproute2 util-linux faketime libmicrohttpd-dev libjs-chart.js chromium python3-websocket \
-clang libclang-rt-14-dev libhiredis-dev redis-server libnghttp2-dev python3-h2"
+clang libclang-rt-14-dev libhiredis-dev redis-server valgrind libevent-dev golang-go \
+libnghttp2-dev python3-h2"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

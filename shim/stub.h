@@ -47,6 +47,7 @@ struct sconn {
     bool alpn_h2;                 /* the app offered h2 on this SSL */
     bool alpn_checked;
     bool dead;                    /* refused or cut: no more real I/O on this SSL */
+    bool fail_closed;             /* an LLM host, no engine, on_error: closed: killed on write */
     bool flushing;                /* a SEND is partly out; the app is retrying its write */
     bool shutdown_pending;        /* close_notify still to send */
     bool special;                 /* counted in n_special: queries must look here */
@@ -88,11 +89,15 @@ void stub_fd_leave(void);
 /* A socket fd for s that is still the one bound (SSL_get_fd first); -1 when none. */
 int stub_fd_socket(struct sconn *c, SSL *s, const void *ra);
 void stub_fd_forget(const SSL *s);
+void stub_fd_atfork_child(void);          /* called from the connection table's atfork */
 
 /* ---- the engine (stub_engine.c) ---- */
 const struct ak_engine_api *stub_engine(void);              /* NULL: not loaded / failed */
 const struct ak_engine_api *stub_engine_load(void);         /* loads on first use */
 int stub_engine_classify(const char *host, int port);       /* loads the engine if needed */
+/* The engine could not be loaded (not: declined, as with mode: off) and the config says
+ * on_error: closed: LLM connections are then refused instead of passing unmetered. */
+bool stub_engine_fail_closed(void);
 
 /* ---- process-wide bits (stub.c) ---- */
 bool stub_disabled(void);                                     /* secure mode, DISABLE=1 */

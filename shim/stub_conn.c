@@ -8,6 +8,7 @@
  * Buckets have their own locks; pthread_atfork keeps them consistent across fork.
  */
 #include "shim/stub.h"
+#include "core/llmhosts.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,12 +36,6 @@ static struct {
     pthread_once_t once;
 } tab = { .h2_lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
 
-static const struct { const char *host; int provider; } builtin_hosts[] = {
-    { "api.openai.com", 1 },                      /* AK_PROV_OPENAI */
-    { "api.anthropic.com", 2 },                   /* AK_PROV_ANTHROPIC */
-    { "generativelanguage.googleapis.com", 3 },   /* AK_PROV_GEMINI */
-    { "api.mistral.ai", 4 },                      /* AK_PROV_MISTRAL */
-};
 
 static void tab_prepare(void)
 {
@@ -62,6 +57,7 @@ static void tab_child(void)
         pthread_mutex_init(&tab.b[i].lock, NULL);
     pthread_mutex_init(&tab.h2_lock, NULL);
     stub_sym_atfork_child();
+    stub_fd_atfork_child();
     const struct ak_engine_api *e = stub_engine();
     if (e)
         e->atfork_child();
@@ -110,6 +106,8 @@ struct sconn *stub_conn_find(const SSL *s)
     return c;
 }
 
+/* Two threads may see a new SSL first at once: the second finds the first one's entry under
+ * the lock and uses it (two entries for one SSL left one stale, with its own engine state). */
 static struct sconn *conn_insert(const SSL *s)
 {
     struct sconn *c = calloc(1, sizeof *c);
@@ -118,18 +116,24 @@ static struct sconn *conn_insert(const SSL *s)
     c->ssl = s;
     struct bucket *b = bucket_of(s);
     pthread_mutex_lock(&b->lock);
-    c->next = b->head;
-    b->head = c;
+    struct sconn *had = b->head;
+    while (had && had->ssl != s)
+        had = had->next;
+    if (!had) {
+        c->next = b->head;
+        b->head = c;
+    }
     pthread_mutex_unlock(&b->lock);
+    if (had) {
+        free(c);
+        return had;
+    }
     return c;
 }
 
 static int builtin_provider(const char *host)
 {
-    for (size_t i = 0; i < sizeof builtin_hosts / sizeof builtin_hosts[0]; i++)
-        if (strcasecmp(host, builtin_hosts[i].host) == 0)
-            return builtin_hosts[i].provider;
-    return 0;
+    return ak_llm_host_provider(host);
 }
 
 typedef const char *(*servername_fn)(const SSL *, int);
@@ -199,6 +203,12 @@ static void conn_classify(struct sconn *c, const SSL *s, const void *ra)
         prov = stub_engine_classify(host, port);
     }
     const struct ak_engine_api *api = prov ? stub_engine_load() : NULL;
+    if (!api && prov && stub_engine_fail_closed()) {
+        c->provider = prov;
+        c->cls = CLS_LLM;
+        c->fail_closed = true;
+        return;
+    }
     if (api) {
         c->ec = api->conn_new(host, port, prov);
         if (c->ec) {

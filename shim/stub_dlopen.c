@@ -9,7 +9,8 @@
  * glibc takes the caller of dlopen from its return address ($ORIGIN, RUNPATH, the namespace).
  * This wrapper therefore ends in a tail call to the real dlopen, so that the return address
  * the real one sees is our caller's. This file is built with sibling calls enabled (the other
- * stub files are not); tests/unit/test_stub_dlopen.c checks RUNPATH resolution through it.
+ * stub files are not); tests/integration/t_stub_dlopen.sh (tests/stub/runpath_main.c) checks
+ * RUNPATH resolution through it.
  */
 #include "shim/stub.h"
 

@@ -114,6 +114,14 @@ static void fp_drop_locked(const SSL *s)
         }
 }
 
+/* In a forked child: the lock may have been held by a thread that does not exist there (the
+ * fingerprints stay: a child may go on with an inherited connection; a half-written slot
+ * can only miss, and a bound fd is re-validated before use). */
+void stub_fd_atfork_child(void)
+{
+    pthread_mutex_init(&fds.lock, NULL);
+}
+
 void stub_fd_forget(const SSL *s)
 {
     if (current && current->ssl == s)
@@ -125,11 +133,14 @@ void stub_fd_forget(const SSL *s)
     pthread_mutex_unlock(&fds.lock);
 }
 
-/* Which fingerprinted SSL (if any) this outgoing buffer belongs to. */
+/* Which fingerprinted SSL (if any) this outgoing buffer belongs to. Runs in every write and
+ * send, which a signal handler may call while this thread holds the lock (in fp_add, say):
+ * it never waits for the lock; a send it skips is matched by a later one. */
 static const SSL *fp_match(const void *buf, size_t len)
 {
     const SSL *hit = NULL;
-    pthread_mutex_lock(&fds.lock);
+    if (pthread_mutex_trylock(&fds.lock) != 0)
+        return NULL;
     for (int i = 0; i < FP_SLOTS && !hit; i++)
         if (fds.fp[i].ssl && memmem(buf, len, fds.fp[i].tail, FP_LEN))
             hit = fds.fp[i].ssl;

@@ -193,6 +193,12 @@ int stub_io_write(struct sconn *c, SSL *s, const void *buf, size_t len, size_t *
     c->err_override = 0;
     if (c->flushing)
         return flush(c, s, len, written, ra, ex);
+    if (c->fail_closed) {         /* no engine and on_error: closed: as AK_WR_KILL */
+        conn_kill(c, s, ra);
+        c->after_fake = 2;
+        c->err_override = SSL_ERROR_SSL;
+        return ex ? 0 : -1;
+    }
     if (!e || !c->ec) {
         long r = real_write(c, s, buf, len, ra, ex);
         return r > 0 ? done((size_t)r, written) : (int)r;

@@ -85,11 +85,18 @@ static const struct akctl_command commands[] = {
     { "config", akctl_cmd_config, "validate a configuration file",
       "usage: akctl config check FILE\n"
       "Loads FILE as the shim and collector would; a refusal names file:line and the key.\n" },
-    { "doctor", akctl_cmd_doctor, "can agentkavach see this program's TLS?",
+    { "doctor", akctl_cmd_doctor, "which plane covers this program's LLM calls?",
       "usage: akctl doctor CMD\n"
       "Resolves CMD in PATH, follows #! interpreters and reads the ELF file: a program that\n"
-      "links the system libssl dynamically is covered; a static or Go binary, or one that\n"
-      "carries its own OpenSSL (some Node builds), is not. Exit 0 covered, 1 not covered.\n" },
+      "links the system libssl dynamically is covered in-process (plane inproc); a static or\n"
+      "Go binary, or one that carries its own TLS (Bun, official Node builds), is covered by\n"
+      "akproxy (plane egress) when run through akrun. Exit 0 inproc, 1 egress.\n" },
+    { "ca", akctl_cmd_ca, "the host CA of the egress plane",
+      "usage: akctl ca show|trust|rotate\n"
+      "  show     the CA in egress.ca_dir: subject, fingerprint, validity, the names it may sign\n"
+      "  trust    add it to the system store (update-ca-certificates; needs root)\n"
+      "  rotate   make a new one for the hosts the config names now (restart akproxy)\n"
+      "AGENTKAVACH_CA_DIR wins over egress.ca_dir.\n" },
 };
 
 static const struct akctl_command *command_find(const char *name)

@@ -84,6 +84,7 @@ int akctl_cmd_report(struct akctl *ctx, int argc, char **argv);   /* akctl_repor
 int akctl_cmd_prices(struct akctl *ctx, int argc, char **argv);   /* akctl_prices.c */
 int akctl_cmd_config(struct akctl *ctx, int argc, char **argv);
 int akctl_cmd_doctor(struct akctl *ctx, int argc, char **argv);   /* akctl_doctor.c */
+int akctl_cmd_ca(struct akctl *ctx, int argc, char **argv);       /* akctl_ca.c */
 
 /* Every event record after *after_seq, parsed, in sequence order; *after_seq advances past
  * each record delivered. Records that do not parse are counted in *unreadable and skipped.

@@ -1,9 +1,10 @@
 /*
- * akctl_doctor.c - `akctl doctor CMD`: can the shim see this program's TLS? The shim hooks
+ * akctl_doctor.c - `akctl doctor CMD`: which plane covers this program? The shim hooks
  * the system libssl's SSL_* functions, so a program is covered when it links libssl
  * dynamically (directly, through a dependency, or through a module it loads at run time,
  * as Python's ssl does), and not covered when it is a Go binary, statically linked, or
- * carries its own OpenSSL (exports SSL_* itself: some Node builds). Scripts are judged by
+ * carries its own OpenSSL (exports SSL_* itself: some Node builds); those are covered by the
+ * egress plane (akproxy, through akrun). Exit 0: in-process, 1: egress. Scripts are judged by
  * their #! interpreter. The ELF file is read here (program and section headers, DT_NEEDED,
  * .dynsym); dependencies of dependencies come from `ldd`.
  */
@@ -335,9 +336,15 @@ static bool runtime_module(const char *path, char *why, size_t len)
 
 /* ---- the verdict ---- */
 
+/* Names the plane that covers the program: the preloaded shim (inproc) when it links the
+ * system libssl, else akproxy (egress), which it reaches through akrun or HTTPS_PROXY. */
 static enum verdict verdict_say(const char *path, enum verdict v, const char *why)
 {
-    printf("%s: %s: %s\n", path, v == V_COVERED ? "covered" : "not covered", why);
+    if (v == V_COVERED)
+        printf("%s: covered (plane inproc, LD_PRELOAD=libakshim.so): %s\n", path, why);
+    else
+        printf("%s: not covered in-process (plane egress: run it with akrun --agent NAME -- CMD, "
+               "which sends it through akproxy): %s\n", path, why);
     return v;
 }
 

@@ -89,10 +89,11 @@ static void event_print_human(const struct ak_event *ev)
     char ts[TIME_TEXT], cost[TIME_TEXT];
     ak_time_format(ev->ts_ms, ts, sizeof ts);
     ak_usd_format(ev->cost_micros, cost, sizeof cost);
-    printf("%s  %s  %s  %s  in=%lld out=%lld  %s  %s  %s\n", ts, ev->agent,
+    printf("%s  %s  %s  %s  in=%lld out=%lld  %s  %s  %s  %s\n", ts, ev->agent,
            ak_provider_name(ev->provider), ev->model[0] ? ev->model : "-",
            (long long)ev->usage.input_tokens, (long long)ev->usage.output_tokens, cost,
-           ak_decision_name(ev->decision), ev->reason[0] ? ev->reason : "-");
+           ak_decision_name(ev->decision), ak_plane_name(ev->plane),
+           ev->reason[0] ? ev->reason : "-");
 }
 
 /* Prints one stored record (a NUL-terminated JSON text) kept by --limit. */

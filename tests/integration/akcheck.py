@@ -36,6 +36,9 @@ AK_ROOT = os.environ.get("AK_ROOT") or os.path.abspath(os.path.join(HERE, "..", 
 AK_BUILD = os.environ.get("AK_BUILD") or os.path.join(AK_ROOT, "build")
 AK_TMP = os.environ.get("AK_TMP") or tempfile.gettempdir()
 SHIM = os.path.join(AK_BUILD, "libakshim.so")
+# What LD_PRELOAD gets: the shim, after AK_SAN_PRELOAD (the sanitizer runtime, set by .ci/run
+# for the sanitizer build, whose engine is built with ASan/UBSan: their runtime comes first).
+PRELOAD = (os.environ["AK_SAN_PRELOAD"] + ":" + SHIM) if os.environ.get("AK_SAN_PRELOAD") else SHIM
 AKCTL = os.path.join(AK_BUILD, "akctl")
 PRICES = os.path.join(AK_ROOT, "pricing", "prices.yaml")
 RUN_TIMEOUT_S = 40
@@ -387,7 +390,7 @@ def run_case(case):
                           with_hosts=case.config == "main")
     env = base_env()
     if shim_mode():
-        env.update(LD_PRELOAD=SHIM, AGENTKAVACH_STATE_DIR=state, AGENTKAVACH_CONFIG=config,
+        env.update(LD_PRELOAD=PRELOAD, AGENTKAVACH_STATE_DIR=state, AGENTKAVACH_CONFIG=config,
                    AGENTKAVACH_AGENT="test-" + case.client, AGENTKAVACH_LOG="warn")
     mark = LOG.mark()
     run_b = run_client(case.client, spec_b, env)
@@ -679,7 +682,7 @@ def h2_case(client, host, llm):
     with open(config, "a") as f:
         f.write("http2: downgrade\n")   # native HTTP/2 is tests/integration/h2check.py's
     env = base_env()
-    env.update(LD_PRELOAD=SHIM, AGENTKAVACH_STATE_DIR=state, AGENTKAVACH_CONFIG=config,
+    env.update(LD_PRELOAD=PRELOAD, AGENTKAVACH_STATE_DIR=state, AGENTKAVACH_CONFIG=config,
                AGENTKAVACH_AGENT="test-" + client)
     mark = LOG.mark()
     run = run_client(client, spec, env)

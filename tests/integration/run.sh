@@ -90,5 +90,13 @@ for t in "$AK_IT"/t_*.sh; do
     passed=$((passed + p))
     failed=$((failed + f))
 done
+# the last check: no API key in anything the tests left behind (state, JSONL, logs, outputs)
+if [ "$AK_RIG_ONLY" != 1 ]; then
+    if /usr/bin/python3 "$AK_IT/secrets_scan.py" "$AK_TMP" | tee "$AK_TMP/secrets.scan"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

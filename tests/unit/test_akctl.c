@@ -898,7 +898,7 @@ static void test_doctor(void **state)
     char script[PATH_MAX + 16];
     struct tp_result r = akctl(fx, "doctor", "curl", NULL);
     assert_int_equal(r.code, 0);
-    assert_non_null(strstr(r.out, ": covered: libssl linked dynamically"));
+    assert_non_null(strstr(r.out, ": covered (plane inproc, LD_PRELOAD=libakshim.so): libssl linked dynamically"));
     tp_result_free(&r);
 
     assert_true(snprintf(script, sizeof script, "%s/agent.sh", fx->dir) < (int)sizeof script);
@@ -906,13 +906,13 @@ static void test_doctor(void **state)
     r = akctl(fx, "doctor", script, NULL);
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.out, "script, interpreter /bin/sh"));
-    assert_non_null(strstr(r.out, "/bin/sh: not covered"));
+    assert_non_null(strstr(r.out, "/bin/sh: not covered in-process (plane egress"));
     tp_result_free(&r);
 
     if (access("/sbin/ldconfig", X_OK) == 0) {            /* static-pie on Debian */
         r = akctl(fx, "doctor", "/sbin/ldconfig", NULL);
         assert_int_equal(r.code, 1);
-        assert_non_null(strstr(r.out, "not covered: statically linked"));
+        assert_non_null(strstr(r.out, "akrun --agent NAME -- CMD, which sends it through akproxy): statically linked"));
         tp_result_free(&r);
     }
     assert_fails(akctl(fx, "doctor", "ak-no-such-program", NULL), 1, "not found");

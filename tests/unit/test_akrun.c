@@ -1,7 +1,8 @@
 /*
  * test_akrun.c - runs the real build/akrun: the environment it gives the command (agent,
  * config, state dir, LD_PRELOAD with the shim first and an existing preload kept), and its
- * exit codes for bad usage (2) and a command that does not exist (127).
+ * exit codes for bad usage (2) and a command that does not exist (127). --no-proxy: the egress
+ * side (akproxy, trust bundles) is tested with real programs in t_egress_akrun.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,7 +47,7 @@ static const char *env_value(const char *out, const char *name, char *val, size_
 static void test_sets_environment_and_preload(void **state)
 {
     (void)state;
-    char *argv[] = { akrun_path, "--agent", "research-bot", "--config", "/tmp/ak-test.yaml",
+    char *argv[] = { akrun_path, "--no-proxy", "--agent", "research-bot", "--config", "/tmp/ak-test.yaml",
                      "--state-dir", "/tmp/ak-test-state", "--", "env", NULL };
     char *env[] = { "LD_PRELOAD=" NOT_A_LIB, "AGENTKAVACH_DISABLE=1", NULL };
     struct tp_result r;
@@ -71,7 +72,7 @@ static void test_sets_environment_and_preload(void **state)
 static void test_preload_not_doubled_and_optional_env_left_alone(void **state)
 {
     (void)state;
-    char *argv[] = { akrun_path, "--agent=writer-bot", "env", NULL };
+    char *argv[] = { akrun_path, "--no-proxy", "--agent=writer-bot", "env", NULL };
     char preset[PATH_MAX + 16];
     snprintf(preset, sizeof preset, "LD_PRELOAD=%s", shim_path);
     char *env[] = { preset, "AGENTKAVACH_CONFIG=", "AGENTKAVACH_STATE_DIR=",
@@ -92,7 +93,7 @@ static void test_preload_not_doubled_and_optional_env_left_alone(void **state)
 static void test_passes_arguments_and_exit_code(void **state)
 {
     (void)state;
-    char *argv[] = { akrun_path, "--agent", "a", "--", "sh", "-c", "echo \"$0 $1\"; exit 7",
+    char *argv[] = { akrun_path, "--no-proxy", "--agent", "a", "--", "sh", "-c", "echo \"$0 $1\"; exit 7",
                      "x y", "--agent", NULL };
     char *env[] = { "AGENTKAVACH_DISABLE=1", NULL };
     struct tp_result r;
@@ -107,7 +108,7 @@ static void test_passes_arguments_and_exit_code(void **state)
 static void test_command_not_found_is_127(void **state)
 {
     (void)state;
-    char *argv[] = { akrun_path, "--agent", "a", "--", "ak-no-such-command-xyz", NULL };
+    char *argv[] = { akrun_path, "--no-proxy", "--agent", "a", "--", "ak-no-such-command-xyz", NULL };
     struct tp_result r;
     if (access(shim_path, R_OK) != 0)
         skip();

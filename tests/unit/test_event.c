@@ -46,6 +46,7 @@ static void fill_event(struct ak_event *ev)
     ev->pid = 4242;
     snprintf(ev->exe, sizeof ev->exe, "/usr/bin/python3.11");
     snprintf(ev->key_fp, sizeof ev->key_fp, "0123456789ab");
+    ev->plane = AK_PLANE_EGRESS;
 }
 
 static void assert_events_equal(const struct ak_event *a, const struct ak_event *b)
@@ -69,6 +70,7 @@ static void assert_events_equal(const struct ak_event *a, const struct ak_event 
     assert_int_equal(a->pid, b->pid);
     assert_string_equal(a->exe, b->exe);
     assert_string_equal(a->key_fp, b->key_fp);
+    assert_int_equal(a->plane, b->plane);
     if (a->prompt || b->prompt) {
         assert_non_null(a->prompt);
         assert_non_null(b->prompt);
@@ -186,6 +188,31 @@ static void test_ids_differ_across_fork(void **state)
     ids_after_fork();
 }
 
+/* plane: "egress" round-trips; a record from before planes existed reads as in-process; an
+ * unknown plane is refused rather than guessed. */
+static void test_plane(void **state)
+{
+    (void)state;
+    struct ak_event ev, back;
+    fill_event(&ev);
+    char *json = ak_event_to_json(&ev);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"plane\":\"egress\""));
+    char *p = strstr(json, ",\"plane\":\"egress\"");
+    assert_non_null(p);
+    memmove(p, p + strlen(",\"plane\":\"egress\""), strlen(p + strlen(",\"plane\":\"egress\"")) + 1);
+    assert_int_equal(ak_event_from_json(json, strlen(json), &back), AK_OK);
+    assert_int_equal(back.plane, AK_PLANE_INPROC);
+    free(json);
+    ev.plane = AK_PLANE_INPROC;
+    json = ak_event_to_json(&ev);
+    assert_non_null(strstr(json, "\"plane\":\"inproc\""));
+    p = strstr(json, "inproc");
+    memcpy(p, "bogus!", 6);
+    assert_int_equal(ak_event_from_json(json, strlen(json), &back), AK_ERR_PARSE);
+    free(json);
+}
+
 static void test_field_names_in_order(void **state)
 {
     (void)state;
@@ -193,7 +220,7 @@ static void test_field_names_in_order(void **state)
         "event_id", "ts", "agent", "customer", "provider", "host", "operation", "model",
         "stream", "input_tokens", "output_tokens", "cached_input_tokens",
         "cache_write_tokens", "reasoning_tokens", "cost_usd", "cost_source", "status",
-        "decision", "reason", "duration_ms", "pid", "exe", "key_fp",
+        "decision", "reason", "duration_ms", "pid", "exe", "key_fp", "plane",
     };
     struct ak_event ev;
     fill_event(&ev);
@@ -335,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_text_escapes),
         cmocka_unit_test(test_ids_differ_across_fork),
         cmocka_unit_test(test_field_names_in_order),
+        cmocka_unit_test(test_plane),
         cmocka_unit_test(test_nulls_and_prompt),
         cmocka_unit_test(test_from_json_refuses_malformed),
         cmocka_unit_test(test_enum_names),

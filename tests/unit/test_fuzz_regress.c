@@ -5,7 +5,8 @@
  *   - usage: a form feed before a colon, a NUL in a key and control bytes as white space made
  *     the sparse parse and the byte test disagree with cJSON (audit: usage.c ~330);
  *   - decode: bytes decoded before a corrupt byte were dropped, so a reply read in one piece
- *     and one read in many gave different usage;
+ *     and one read in many gave different usage; a pre-1.0 zstd frame decoded or not
+ *     depending on the read split;
  *   - ledger: an events table ahead of its counter made every later commit fail (spend lost),
  *     and budget arithmetic on damaged records overflowed (UBSan).
  */
@@ -111,6 +112,24 @@ static void test_decode_prefix_before_corruption(void **state)
     ak_buf_free(&split);
 }
 
+/* A pre-1.0 zstd frame decoded only when its magic came in one piece: now always refused. */
+static void test_decode_legacy_zstd_refused(void **state)
+{
+    (void)state;
+    static const unsigned char legacy[] = { 0x27, 0xb5, 0x2f, 0xfd, 0x04, 0x28, 0x70, 0x00, 0x00 };
+    struct ak_buf out = { 0 };
+    assert_int_not_equal(ak_decode_all(AK_ENC_ZSTD, legacy, sizeof legacy, &out, 0), AK_OK);
+    struct ak_decoder *d = ak_decoder_new(AK_ENC_ZSTD);
+    enum ak_err e = AK_OK;
+    for (size_t i = 0; i < sizeof legacy && e == AK_OK; i++)
+        e = ak_decoder_feed(d, legacy + i, 1, to_buf, &out);
+    if (e == AK_OK)
+        e = ak_decoder_finish(d);
+    ak_decoder_free(d);
+    assert_int_not_equal(e, AK_OK);
+    ak_buf_free(&out);
+}
+
 /* ---- ledger: damaged records ---- */
 
 struct fx { char dir[64]; struct ak_ledger *l; };
@@ -209,6 +228,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_white_space_as_cjson),
         cmocka_unit_test(test_decode_prefix_before_corruption),
+        cmocka_unit_test(test_decode_legacy_zstd_refused),
         cmocka_unit_test_setup_teardown(test_events_ahead_of_counter, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_budget_arithmetic_saturates, fx_setup, fx_teardown),
     };

@@ -97,7 +97,10 @@ static void test_gemini(void **state)
     cJSON *e = cJSON_GetObjectItem(j, "error");
     assert_int_equal(cJSON_GetObjectItem(e, "code")->valueint, 429);
     assert_string_equal(str(e, "status"), "RESOURCE_EXHAUSTED");
-    assert_string_equal(str(e, "message"), MSG);
+    /* our message, then Google's wording of an exhausted quota: Gemini CLI stops on it
+     * instead of retrying for minutes (tests/integration/t_egress_agents.sh) */
+    assert_string_equal(str(e, "message"),
+                        MSG " (Quota exceeded for metric: agentkavach budget, limit: 0)");
     cJSON_Delete(j);
 }
 

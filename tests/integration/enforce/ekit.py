@@ -29,6 +29,7 @@ import akclient  # noqa: E402
 R = akcheck.R
 LOG = akcheck.LOG
 SHIM = akcheck.SHIM
+PRELOAD = akcheck.PRELOAD
 AKCTL = akcheck.AKCTL
 AK_BUILD = akcheck.AK_BUILD
 AK_ROOT = akcheck.AK_ROOT
@@ -110,7 +111,7 @@ class Scene:
 
     def env(self, agent, extra=None):
         env = akcheck.base_env()
-        env.update(LD_PRELOAD=SHIM, AGENTKAVACH_STATE_DIR=self.state,
+        env.update(LD_PRELOAD=PRELOAD, AGENTKAVACH_STATE_DIR=self.state,
                    AGENTKAVACH_CONFIG=self.config, AGENTKAVACH_AGENT=agent,
                    AGENTKAVACH_LOG="warn")
         env.update(extra or {})

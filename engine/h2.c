@@ -218,12 +218,14 @@ static void exchange_finish(struct ak_h2 *h, struct h2_stream *s, enum finish ho
             memcpy(reason + k, "; ", 2);
             k += 2;
         }
-        ak_str_copy(reason + k, sizeof reason - k, r->reason[0] ? r->reason : "reply not understood");
+        ak_str_copy(reason + k, sizeof reason - k,
+                    r->reason[0] ? r->reason : "reply not understood");
     } else if (!complete && r->status == 0) {
         dec = AK_DEC_UNMETERED;
         ak_str_copy(reason, sizeof reason, "the stream ended before a reply");
     } else if (!complete && !r->have_usage && !reason[0]) {
-        ak_str_copy(reason, sizeof reason, x->req.stream ? "stream ended early" : "reply ended early");
+        ak_str_copy(reason, sizeof reason,
+                    x->req.stream ? "stream ended early" : "reply ended early");
     }
     struct meter_call m = {
         .who = h->who, .host = h->host, .provider = h->prov, .req = &x->req, .resp = r,
@@ -277,7 +279,8 @@ static char *prompt_copy(struct ak_reqparser *p)
  * which our PING provokes), credits the DATA the client sent on it, and forgets it: the
  * server never hears of the stream. false when it could not be built (the connection is
  * then failed closed). */
-static bool stream_answer(struct ak_h2 *h, struct h2_stream *s, const char *message, bool json_array)
+static bool stream_answer(struct ak_h2 *h, struct h2_stream *s, const char *message,
+                          bool json_array)
 {
     struct ak_buf resp = { 0 };
     const char *body = NULL;
@@ -370,7 +373,8 @@ static void stream_decide(struct ak_h2 *h, struct h2_stream *s)
     } else {
         struct enforce_call call = { .who = h->who, .req = rq, .provider = h->prov };
         const struct ak_prices *prices = engine_prices();
-        call.priced = prices && ak_price_lookup(prices, eng.cfg, h->prov, rq->model, &call.price) == AK_OK;
+        call.priced = prices &&
+            ak_price_lookup(prices, eng.cfg, h->prov, rq->model, &call.price) == AK_OK;
         struct enforce_result er;
         enforce_decide(&call, &er);
         if (er.decision != AK_DEC_ALLOWED && er.decision != AK_DEC_UNMETERED) {
@@ -477,7 +481,8 @@ static void w_block_done(struct ak_h2 *h)
         h->wbroken = true;
         goto out;
     }
-    if (h2w_block_reencode(h->def_srv, &l, b->sid, b->flags, b->has_prio ? b->prio : NULL, &enc) != AK_OK) {
+    const unsigned char *prio = b->has_prio ? b->prio : NULL;
+    if (h2w_block_reencode(h->def_srv, &l, b->sid, b->flags, prio, &enc) != AK_OK) {
         h->wbroken = true;
         goto out;
     }

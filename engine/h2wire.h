@@ -45,7 +45,10 @@ struct hlist {
 #define MAX_FRAME 16384                /* SETTINGS_MAX_FRAME_SIZE's floor: always allowed */
 #define SID_MASK 0x7fffffffu
 
-static inline uint32_t h2w_be24(const unsigned char *p) { return (uint32_t)p[0] << 16 | p[1] << 8 | p[2]; }
+static inline uint32_t h2w_be24(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 16 | p[1] << 8 | p[2];
+}
 static inline uint32_t h2w_be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];

@@ -19,13 +19,22 @@
 const struct ak_engine_api *ak_engine_get(void);
 
 static const struct ak_engine_api *api;
+static char dir[] = "/tmp/ak-fuzz-h2.XXXXXX";
+
+static void dir_remove(void)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz_h2: could not remove %s\n", dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static char dir[] = "/tmp/ak-fuzz-h2.XXXXXX";
     char cfg[128], st[128];
     if (!mkdtemp(dir))
         abort();
+    atexit(dir_remove);
     snprintf(cfg, sizeof cfg, "%s/ak.yaml", dir);
     snprintf(st, sizeof st, "%s/state", dir);
     FILE *f = fopen(cfg, "w");

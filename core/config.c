@@ -66,7 +66,7 @@ enum ak_err ak_config_defaults(struct ak_config **out)
     cfg->version = CFG_VERSION;
     cfg->mode = AK_MODE_ENFORCE;
     cfg->on_error = AK_ON_ERROR_OPEN;
-    cfg->http2 = AK_HTTP2_NATIVE;
+    cfg->http2 = AK_HTTP2_DOWNGRADE;
     cfg->unknown_model = AK_UNKNOWN_ALLOW;
     cfg->jsonl_max_bytes = DEFAULT_JSONL_MAX_BYTES;
     cfg->jsonl_keep = DEFAULT_JSONL_KEEP;

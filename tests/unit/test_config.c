@@ -92,7 +92,7 @@ static void test_example_loads(void **state)
     assert_string_equal(cfg->state_dir, "/var/lib/agentkavach");
     assert_int_equal(cfg->mode, AK_MODE_ENFORCE);
     assert_int_equal(cfg->on_error, AK_ON_ERROR_OPEN);
-    assert_int_equal(cfg->http2, AK_HTTP2_NATIVE);
+    assert_int_equal(cfg->http2, AK_HTTP2_DOWNGRADE);
     assert_non_null(strstr(cfg->path, "agentkavach.yaml.example"));
 
     assert_int_equal(cfg->n_identity_rules, 2);
@@ -252,7 +252,7 @@ static void test_choices_and_sections(void **state)
     struct ak_config *cfg = load_text_ok(
         "mode: monitor\n"
         "on_error: closed\n"
-        "http2: downgrade\n"
+        "http2: native\n"
         "state_dir: /srv/ak\n"
         "pricing: { file: p.yaml, unknown_model: block }\n"
         "exporters:\n"
@@ -268,7 +268,7 @@ static void test_choices_and_sections(void **state)
         "  c: { budget: { type: total, limit: 0.000001 } }\n");
     assert_int_equal(cfg->mode, AK_MODE_MONITOR);
     assert_int_equal(cfg->on_error, AK_ON_ERROR_CLOSED);
-    assert_int_equal(cfg->http2, AK_HTTP2_DOWNGRADE);
+    assert_int_equal(cfg->http2, AK_HTTP2_NATIVE);
     assert_string_equal(cfg->collector_socket, "/srv/ak/collector.sock");
     assert_string_equal(cfg->pricing_file, "p.yaml");
     assert_int_equal(cfg->unknown_model, AK_UNKNOWN_BLOCK);

@@ -267,7 +267,7 @@ H2_CLIENT = textwrap.dedent('''
 def test_h2_prior_knowledge():
     """A client that speaks h2 to an LLM host without negotiating it (prior knowledge): under
     `http2: downgrade` it is failed closed and its preface never leaves the process; under
-    `http2: native` (the default) the shim follows it to the server (tests/integration/
+    `http2: native` the shim follows it to the server (tests/integration/
     h2check.py checks what it meters)."""
     before = h2_prefaces()
     plain = subprocess.run([PY, "-c", H2_CLIENT], capture_output=True, text=True, timeout=TIMEOUT_S)

@@ -387,7 +387,7 @@ static void pipelined(struct ak_econn *c, const unsigned char *tail, size_t n,
     const struct ak_xreq *rq = p ? ak_reqparser_request(p) : NULL;
     if (rq && (rq->operation != AK_OP_NONE || (st == AK_REQ_MORE && !rq->method[0]))) {
         struct meter_call m = {
-            .host = c->host, .provider = c->prov, .req = rq, .t0_ms = ak_now_ms(),
+            .who = c->who, .host = c->host, .provider = c->prov, .req = rq, .t0_ms = ak_now_ms(),
             .decision = AK_DEC_UNMETERED, .complete = true,
             .reason = "pipelined behind another request on one connection: passed unmetered",
         };

@@ -105,8 +105,16 @@ static int64_t event_cost(const struct meter_call *m, struct ak_event *ev)
     return ak_price_cost(&price, &ev->usage);
 }
 
-void meter_record(const struct meter_call *m)
+void meter_record(const struct meter_call *in)
 {
+    struct meter_call fixed;
+    const struct meter_call *m = in;
+    if (!in->who) {               /* cannot happen: a call site that names no caller */
+        engine_internal_error("a metered call without its caller's identity");
+        fixed = *in;
+        fixed.who = &eng.self;
+        m = &fixed;
+    }
     struct ak_event ev;
     event_fill(m, &ev);
     ev.cost_micros = event_cost(m, &ev);

@@ -138,9 +138,7 @@ static void exchange_finish(struct ak_econn *c, enum finish how)
         memcpy(reason, x->reason, k);
         memcpy(reason + k, "; ", k ? 2 : 0);
         k += k ? 2 : 0;
-        size_t w = strnlen(why, sizeof reason - k - 1);
-        memcpy(reason + k, why, w);
-        reason[k + w] = '\0';
+        ak_str_copy(reason + k, sizeof reason - k, why);
     } else if (!complete && r->status == 0) {
         dec = AK_DEC_UNMETERED;   /* not even a status line: what was spent is unknown */
         ak_str_copy(reason, sizeof reason, "the connection ended before a reply");
